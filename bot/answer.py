@@ -1,0 +1,297 @@
+"""The pipeline: retrieve, prompt, generate, attribute; the one core that CLI, UI and API share."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+from bot.attribute import (
+    REFUSAL_MARKER,
+    Reply,
+    Source,
+    attribute,
+    grounding_problem,
+    name_aliases,
+    parse_reply,
+    refers_back,
+)
+from bot.errors import BotError
+from bot.followup import resolve
+from bot.index import Index
+from bot.prompt import (
+    Passage,
+    Turn,
+    build_messages,
+    focus_question,
+    load_template,
+    number_passages,
+)
+from bot.retrieve import Retriever
+from bot.settings import Settings
+
+FOCUSED_CHUNKS = 3  # chunks given to the second, focused attempt after a refusal
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@cache
+def _aliases(text: str) -> dict[str, set[str]]:
+    return name_aliases(text)
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    answerable: bool
+    sources: list[Source]
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    note: str = ""  # why an answer was withdrawn, for --verbose and the logs
+
+    def to_result(self, conv_id: str | None = None, turn: int | None = None) -> dict:
+        """One results line as in EVAL.md."""
+        result = {
+            "question": self.question,
+            "answer": self.text,
+            "answerable": self.answerable,
+            "sources": [s.to_dict() for s in self.sources],
+            "latency_s": round(self.latency_s, 3),
+            "ttft_s": None if self.ttft_s is None else round(self.ttft_s, 3),
+        }
+        if conv_id is not None:
+            result = {"id": conv_id, "turn": turn, **result}
+        return result
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    if not isinstance(question, str):
+        raise BotError("the question must be text")
+    question = " ".join(_CONTROL.sub(" ", question).split())
+    if not question:
+        raise BotError("the question is empty")
+    if len(question) > max_chars:
+        raise BotError(
+            f"the question is too long ({len(question)} characters; the limit is {max_chars})"
+        )
+    return question
+
+
+class DisplayFilter:
+    """Turns the raw token stream into what the user sees: no citation marks, no refusal marker."""
+
+    def __init__(self) -> None:
+        self.raw = ""
+        self.shown = ""
+
+    def feed(self, piece: str) -> str:
+        self.raw += piece
+        visible = self.raw
+        if (
+            REFUSAL_MARKER.lower().startswith(visible.strip().lower()[: len(REFUSAL_MARKER)])
+            or REFUSAL_MARKER.lower() in visible.lower()
+        ):
+            return ""  # may still become the refusal marker: hold it back
+        open_bracket = visible.rfind("[")
+        if open_bracket > visible.rfind("]"):
+            visible = visible[:open_bracket]
+        visible = re.sub(r"\s*\[[\d,;\s]*\]", "", visible).rstrip()
+        if not visible.startswith(self.shown):
+            return ""
+        delta, self.shown = visible[len(self.shown) :], visible
+        return delta
+
+
+@dataclass
+class Bot:
+    index: Index
+    llm: object
+    embedder: object
+    settings: Settings
+    retriever: Retriever = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.retriever = Retriever(self.index, self.embedder)
+
+    # -- retrieval and context ------------------------------------------------------------
+    def _queries(self, question: str, history: Sequence[Turn]) -> list[str]:
+        """The question, and for a follow-up the question read together with the previous one."""
+        queries = [question]
+        if history:
+            queries.append(f"{history[-1].question} {question}")
+        return queries
+
+    def _passages_from_hits(self, hits) -> list[Passage]:
+        refs = sorted(
+            {(h.chunk.doc_id, sid) for h in hits for sid in h.chunk.sentence_ids},
+            key=lambda ref: (list(self.index.documents).index(ref[0]), ref[1]),
+        )
+        return number_passages([(d, self.index.sentence(d, s)) for d, s in refs])
+
+    def context(
+        self, question: str, history: Sequence[Turn], doc_id: str | None
+    ) -> tuple[list[Passage], list[Passage]]:
+        """Passages for the prompt, and the best-ranked of them for a second, focused look.
+
+        A document that fits the budget goes in whole and in order: the prompt prefix then never
+        changes, so llama.cpp reuses its cached state and answers start at once.
+        """
+        queries = self._queries(question, history)
+        hits = self.retriever.search(queries, max(self.settings.top_k, FOCUSED_CHUNKS), doc_id)
+        docs = [doc_id] if doc_id else list(self.index.documents)
+        whole = self.index.documents[docs[0]]
+        if len(docs) == 1 and len(whole.document.text) / 4 <= self.settings.context_tokens:
+            passages = number_passages([(docs[0], s) for s in whole.sentences])
+        else:
+            passages = self._passages_from_hits(hits[: self.settings.top_k])
+        best = {
+            (h.chunk.doc_id, sid) for h in hits[:FOCUSED_CHUNKS] for sid in h.chunk.sentence_ids
+        }
+        focused = [p for p in passages if (p.doc_id, p.sentence.id) in best]
+        return passages, focused
+
+    # -- answering ------------------------------------------------------------------------
+    def _generate(
+        self,
+        passages: list[Passage],
+        question: str,
+        history: Sequence[Turn],
+        emit: Callable[[str], None],
+        focused: Sequence[Passage] = (),
+    ) -> Reply:
+        titles = {d: self.index.documents[d].document.title for d in {p.doc_id for p in passages}}
+        if focused:
+            # Same system prompt, so the cached prefix still serves; only the question grows.
+            template = load_template(self.settings.prompts_dir, "focused")
+            question = focus_question(template, focused, question)
+        messages = build_messages(
+            load_template(self.settings.prompts_dir, "system"), passages, question, history, titles
+        )
+        shown = DisplayFilter()
+        for piece in self.llm.stream(messages, max_tokens=self.settings.max_tokens):
+            delta = shown.feed(piece)
+            if delta:
+                emit(delta)
+        return parse_reply(shown.raw)
+
+    def aliases(self, doc_id: str) -> dict[str, set[str]]:
+        return _aliases(self.index.documents[doc_id].document.text)
+
+    def _support(self, sources: list[Source]) -> str:
+        texts = []
+        for source in sources:
+            texts.append(source.text)
+            if refers_back(source.text) and source.sentence_id > 0:
+                texts.append(self.index.sentence(source.doc_id, source.sentence_id - 1).text)
+        return " ".join(texts)
+
+    def stream(
+        self, question: str, history: Sequence[Turn] = (), doc_id: str | None = None
+    ) -> Iterator[str | Answer]:
+        """Yield the answer's text as it is generated, then the finished Answer."""
+        started = time.perf_counter()
+        question = clean_question(question, self.settings.max_question_chars)
+        if doc_id is not None and doc_id not in self.index.documents:
+            raise BotError(f"no document {doc_id!r} in the index")
+        history = list(history)
+        asked, question = question, resolve(question, history)
+        first_token: list[float] = []
+        pieces: list[str] = []
+
+        def emit(piece: str) -> None:
+            if not first_token:
+                first_token.append(time.perf_counter() - started)
+            pieces.append(piece)
+
+        passages, focused = self.context(question, history, doc_id)
+        attempts: list[Sequence[Passage]] = [()]
+        if focused:
+            attempts.append(focused)
+        reply, sources, note = Reply("", [], True), [], ""
+        for focus in attempts:
+            reply = self._generate(passages, question, history, emit, focus)
+            yield from pieces
+            pieces.clear()
+            if reply.refused:
+                continue
+            sources = attribute(reply, question, passages, self.settings.max_sources)
+            conversation = " ".join(f"{t.question} {t.answer}" for t in history[-2:])
+            aliases = {k: v for s in sources for k, v in self.aliases(s.doc_id).items()}
+            note = (
+                grounding_problem(asked, reply, self._support(sources), conversation, aliases) or ""
+            )
+            if note:
+                reply, sources = Reply(reply.text, [], True), []
+            break
+        if reply.refused:
+            text = load_template(self.settings.prompts_dir, "refusal")
+            if not first_token:
+                first_token.append(time.perf_counter() - started)
+                yield text
+            answer = Answer(asked, text, False, [], note=note)
+        else:
+            answer = Answer(asked, reply.text, True, sources)
+        answer.latency_s = time.perf_counter() - started
+        answer.ttft_s = first_token[0] if first_token else answer.latency_s
+        yield answer
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        doc_id: str | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Answer:
+        for event in self.stream(question, history, doc_id):
+            if isinstance(event, Answer):
+                return event
+            if on_token:
+                on_token(event)
+        raise AssertionError("stream ended without an answer")
+
+
+@dataclass
+class Conversation:
+    """A chat session: each question is read in the light of the turns before it."""
+
+    bot: Bot
+    doc_id: str | None = None
+    turns: list[Turn] = field(default_factory=list)
+
+    def stream(self, question: str) -> Iterator[str | Answer]:
+        for event in self.bot.stream(question, self.turns, self.doc_id):
+            if isinstance(event, Answer):
+                self.turns.append(Turn(event.question, event.text))
+            yield event
+
+    def ask(self, question: str, on_token: Callable[[str], None] | None = None) -> Answer:
+        answer = None
+        for event in self.stream(question):
+            if isinstance(event, Answer):
+                answer = event
+            elif on_token:
+                on_token(event)
+        assert answer is not None
+        return answer
+
+
+def open_bot(
+    settings: Settings,
+    documents=None,
+    llm=None,
+    embedder=None,
+    log: Callable[[str], None] | None = None,
+    rebuild: bool = False,
+) -> Bot:
+    """Load (or build) the index of the documents, the embedder and the chat model."""
+    from bot.documents import load_document
+    from bot.embed import load_embedder
+    from bot.index import open_index
+    from bot.llm import load_llm
+
+    documents = documents if documents is not None else [load_document(settings.doc)]
+    embedder = embedder or load_embedder(settings.embedder)
+    index = open_index(documents, embedder, settings, rebuild=rebuild, log=log)
+    return Bot(index, llm or load_llm(settings), embedder, settings)

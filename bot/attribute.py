@@ -1,0 +1,317 @@
+"""Attribute stage: parse the reply, map citations to exact sentences, check grounding."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.prompt import Passage
+
+REFUSAL_MARKER = "NOT IN DOCUMENT"
+_CITATION = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
+_REFUSAL = re.compile(r"\bnot\s+in\s+(?:the\s+)?document\b", re.I)
+_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "and",
+        "or",
+        "but",
+        "nor",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "do",
+        "does",
+        "did",
+        "what",
+        "who",
+        "whom",
+        "whose",
+        "which",
+        "when",
+        "where",
+        "why",
+        "how",
+        "that",
+        "this",
+        "these",
+        "those",
+        "it",
+        "its",
+        "he",
+        "she",
+        "they",
+        "them",
+        "his",
+        "her",
+        "their",
+        "there",
+        "here",
+        "with",
+        "by",
+        "from",
+        "as",
+        "about",
+        "into",
+        "over",
+        "than",
+        "then",
+        "so",
+        "if",
+        "not",
+        "no",
+        "yes",
+        "any",
+        "all",
+        "some",
+        "i",
+        "you",
+        "we",
+        "our",
+        "your",
+        "my",
+        "me",
+        "us",
+        "has",
+        "have",
+        "had",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "may",
+        "might",
+        "must",
+        "say",
+        "said",
+        "says",
+        "tell",
+        "told",
+        "according",
+        "article",
+        "document",
+        "text",
+    ]
+)
+_PRONOUN = re.compile(r"\b(?:he|she|they|his|her|their|him|them)\b", re.I)
+_NAME_RUN = re.compile(r"\b[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)+")
+_NAME = re.compile(r"\b[A-Z][A-Za-z]+(?:[-'][A-Za-z]+)*")
+_NOT_NAMES = frozenset(
+    [
+        "I",
+        "What",
+        "Who",
+        "Whom",
+        "Whose",
+        "Which",
+        "When",
+        "Where",
+        "Why",
+        "How",
+        "Did",
+        "Does",
+        "Do",
+        "Is",
+        "Are",
+        "Was",
+        "Were",
+        "Can",
+        "Could",
+        "Should",
+        "Would",
+        "Will",
+        "Has",
+        "Have",
+        "Had",
+        "The",
+        "A",
+        "An",
+        "In",
+        "On",
+        "At",
+        "If",
+        "And",
+        "But",
+        "Or",
+        "Yes",
+        "No",
+        "Not",
+        "According",
+        "Tell",
+        "Give",
+        "List",
+        "Name",
+        "Please",
+    ]
+)
+
+
+CITED_BONUS = 0.25
+MIN_SUPPORT = 0.3
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str  # the answer without citation marks
+    cited: list[int]
+    refused: bool
+
+
+@dataclass(frozen=True)
+class Source:
+    doc_id: str
+    sentence_id: int
+    text: str
+    start: int
+    end: int
+    score: float
+
+    def to_dict(self) -> dict:
+        return {
+            "doc_id": self.doc_id,
+            "sentence_id": self.sentence_id,
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 4),
+        }
+
+
+def parse_reply(raw: str) -> Reply:
+    cited: list[int] = []
+    for group in _CITATION.findall(raw):
+        for number in re.split(r"\s*[,;]\s*", group):
+            if int(number) not in cited:
+                cited.append(int(number))
+    text = " ".join(_CITATION.sub(" ", raw).split())
+    text = re.sub(r"\s+([.,;:!?])", r"\1", text)
+    refused = bool(_REFUSAL.search(raw)) or not re.search(r"\w", text)
+    return Reply(text=text, cited=cited, refused=refused)
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words minus stop words, crudely stemmed so 'offers' meets 'offer'."""
+    return {
+        _stem(w)
+        for w in _WORD.findall(text.lower().replace("’", "'"))
+        if w not in _STOPWORDS and len(w) > 1
+    }
+
+
+def _stem(word: str) -> str:
+    word = re.sub(r"'s$", "", word)
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def attribute(
+    reply: Reply, question: str, passages: Sequence[Passage], max_sources: int = 3
+) -> list[Source]:
+    """Rank the sentences the answer rests on: the cited ones, else the ones it overlaps most.
+
+    Citations from a small model are often missing or padded, so each candidate is scored by
+    how much of the answer (and, less, of the question) its words cover, and weak ones are dropped.
+    """
+    if reply.refused or not passages:
+        return []
+    by_label = {p.label: p for p in passages}
+    answer_words = content_words(reply.text)
+    question_words = content_words(question)
+
+    def score(p: Passage) -> float:
+        words = content_words(p.sentence.text)
+        answer_cover = len(answer_words & words) / max(1, len(answer_words))
+        question_cover = len(question_words & words) / max(1, len(question_words))
+        return 0.7 * answer_cover + 0.3 * question_cover
+
+    cited = {n for n in reply.cited if n in by_label}
+    # A citation is evidence, but not proof: an uncited sentence that covers the answer better
+    # (the model often cites one sentence of two) can still outrank it.
+    scored = sorted(
+        ((score(p) + (CITED_BONUS if p.label in cited else 0.0), p) for p in passages),
+        key=lambda sp: (-sp[0], sp[1].label),
+    )
+    best = scored[0][0]
+    keep = [(s, p) for s, p in scored if s >= max(MIN_SUPPORT, 0.6 * best)][:max_sources]
+    return [
+        Source(p.doc_id, p.sentence.id, p.sentence.text, p.sentence.start, p.sentence.end, s)
+        for s, p in keep
+    ]
+
+
+def _names(text: str) -> set[str]:
+    names = set()
+    for match in _NAME.finditer(text):
+        word = re.sub(r"['’]s$", "", match.group())
+        if word not in _NOT_NAMES:
+            names.add(word.lower())
+    return names
+
+
+def _mentions(name: str, words: set[str]) -> bool:
+    """A name is present when a word equals it or one extends the other ('Egypt', 'Egyptian')."""
+    return any(
+        w == name or (min(len(w), len(name)) >= 4 and (w.startswith(name) or name.startswith(w)))
+        for w in words
+    )
+
+
+def refers_back(text: str) -> bool:
+    """A sentence like "However, he said ..." names its subject in the sentence before."""
+    return bool(_PRONOUN.search(text))
+
+
+def name_aliases(text: str) -> dict[str, set[str]]:
+    """Other words a document uses for a name: "NATO Secretary-General Anders Fogh Rasmussen"
+    lets "the secretary-general" stand for Rasmussen later on."""
+    aliases: dict[str, set[str]] = {}
+    for run in _NAME_RUN.finditer(text):
+        words = _WORD.findall(run.group().lower())
+        if len(words) > 1:
+            aliases.setdefault(words[-1], set()).update(words[:-1])
+    return aliases
+
+
+def grounding_problem(
+    question: str,
+    reply: Reply,
+    support: str,
+    conversation: str = "",
+    aliases: dict[str, set[str]] | None = None,
+) -> str | None:
+    """Why the answer is not grounded in its support text, or None when it is.
+
+    Catches the small model's typical slip: answering with a nearby fact about someone or
+    something else. Names in the question and in the answer must occur in the support: the
+    source sentences (and the sentence before one that starts with a pronoun).
+    """
+    if not support.strip():
+        return "no source sentence supports the answer"
+    support_words = set(_WORD.findall(support.lower()))
+    aliases = aliases or {}
+    for name in sorted(_names(question)):
+        if not _mentions(name, support_words) and not aliases.get(name, set()) & support_words:
+            return f"the sources do not mention {name!r} from the question"
+    context_words = support_words | set(_WORD.findall((question + " " + conversation).lower()))
+    for name in sorted(_names(reply.text)):
+        if not _mentions(name, context_words):
+            return f"the sources do not mention {name!r} from the answer"
+    return None

@@ -1,0 +1,255 @@
+"""The `bot` command: index, ask, chat, eval, info. A thin layer over bot.answer."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from bot import __version__
+from bot.errors import BotError
+from bot.settings import Settings
+
+
+def common_options(command):
+    """Options every command that answers takes; each also reads a BOT_* variable."""
+    options = [
+        click.option("--model", help="1.5b (default), 0.5b or a path to a .gguf file [BOT_MODEL]"),
+        click.option(
+            "--doc",
+            type=click.Path(path_type=Path),
+            help="Document to answer from (default: the article) [BOT_DOC]",
+        ),
+        click.option(
+            "--index-dir",
+            type=click.Path(path_type=Path),
+            help="Where built indexes are kept [BOT_INDEX_DIR]",
+        ),
+        click.option("--threads", type=int, help="CPU threads for the model [BOT_THREADS]"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def load_settings(**overrides) -> Settings:
+    return Settings.load(**overrides)
+
+
+def friendly_errors(command):
+    """Turn expected failures into a one-line message and an exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except BotError as error:
+            click.echo(f"Error: {error}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted.", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(__version__, prog_name="bot")
+def main() -> None:
+    """Answer questions about a news article, offline, citing its exact sentences."""
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Rebuild even if the stored index is fresh.")
+@click.option("--index-dir", type=click.Path(path_type=Path), help="[BOT_INDEX_DIR]")
+@friendly_errors
+def index(path: Path | None, force: bool, index_dir: Path | None) -> None:
+    """Build the index of PATH (default: the article) if it is missing or stale."""
+    from bot.documents import load_document
+    from bot.embed import load_embedder
+    from bot.index import index_directory, open_index
+
+    settings = load_settings(doc=path, index_dir=index_dir)
+    document = load_document(settings.doc)
+    directory = index_directory([document], settings)
+    built = open_index([document], load_embedder(settings.embedder), settings, rebuild=force)
+    counts = built.manifest.get("counts", {})
+    click.echo(
+        f"Index of {settings.doc} is ready in {directory}: "
+        f"{counts.get('sentences', '?')} sentences, {counts.get('chunks', '?')} chunks."
+    )
+
+
+def _print_sources(answer, out=None) -> None:
+    if not answer.sources:
+        return
+    click.echo("\nSources:", file=out)
+    for rank, source in enumerate(answer.sources, start=1):
+        click.echo(f"  {rank}. [{source.start}:{source.end}] {source.text}", file=out)
+
+
+def _stream_answer(events) -> object:
+    """Print the answer as it streams; return the finished Answer."""
+    from bot.answer import Answer
+
+    streamed = ""
+    for event in events:
+        if isinstance(event, Answer):
+            if streamed and streamed.strip() != event.text.strip():
+                # The check after generation withdrew what was shown; say so plainly.
+                click.echo("\n(withdrawn: the article does not support that answer)")
+                click.echo(event.text)
+            elif not streamed:
+                click.echo(event.text)
+            else:
+                click.echo()
+            _print_sources(event)
+            return event
+        streamed += event
+        click.echo(event, nl=False)
+    return None
+
+
+@main.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print one results line (EVAL.md format).")
+@common_options
+@friendly_errors
+def ask(question: str, as_json: bool, **options) -> None:
+    """Answer one QUESTION about the document."""
+    from bot.answer import open_bot
+
+    bot = open_bot(load_settings(**options))
+    if as_json:
+        click.echo(json.dumps(bot.ask(question).to_result(), ensure_ascii=False))
+    else:
+        _stream_answer(bot.stream(question))
+
+
+@main.command()
+@common_options
+@friendly_errors
+def chat(**options) -> None:
+    """Talk about the document in the terminal. /new starts over, /quit leaves."""
+    from bot.answer import Conversation, open_bot
+
+    settings = load_settings(**options)
+    bot = open_bot(settings)
+    conversation = Conversation(bot)
+    click.echo(f"Ask about {settings.doc.name}. /new starts a new conversation, /quit leaves.")
+    while True:
+        try:
+            question = click.prompt("\nYou", prompt_suffix="> ", default="", show_default=False)
+        except (EOFError, click.Abort):
+            click.echo()
+            return
+        if question.strip() in {"/quit", "/exit"}:
+            return
+        if question.strip() == "/new":
+            conversation = Conversation(bot)
+            click.echo("New conversation.")
+            continue
+        if not question.strip():
+            continue
+        click.echo("Bot> ", nl=False)
+        try:
+            _stream_answer(conversation.stream(question))
+        except BotError as error:
+            click.echo(f"Error: {error}")
+
+
+@main.command(name="eval")
+@click.argument("qa", type=click.Path(path_type=Path))
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Results file to write (JSONL)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@common_options
+@friendly_errors
+def evaluate(qa: Path, out: Path, as_json: bool, **options) -> None:
+    """Answer every turn of a question set QA and print the scorer's metrics."""
+    from bot import evaluate as ev
+    from bot.answer import Bot, open_bot
+    from bot.documents import load_document
+    from bot.embed import load_embedder
+    from bot.index import open_index
+    from bot.llm import load_llm
+
+    settings = load_settings(**options)
+    conversations = ev.read_question_set(qa)
+    embedder = load_embedder(settings.embedder)
+    llm = load_llm(settings)
+    default: list[Bot] = []
+
+    def default_bot() -> Bot:
+        if not default:
+            default.append(open_bot(settings, llm=llm, embedder=embedder))
+        return default[0]
+
+    def bot_for(document) -> Bot:
+        return Bot(open_index([document], embedder, settings), llm, embedder, settings)
+
+    results = ev.run(conversations, default_bot, bot_for, out)
+    needs_default = any("context" not in c for c in conversations)
+    default_text = load_document(settings.doc).text if needs_default else None
+    metrics = ev.score(conversations, results, default_text)
+    click.echo(json.dumps(metrics) if as_json else ev.format_metrics(metrics))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@common_options
+@friendly_errors
+def info(as_json: bool, **options) -> None:
+    """Show the resolved models, index directory and library versions."""
+    from bot.documents import load_document
+    from bot.index import index_directory
+    from bot.models import chat_model_status, package_version
+
+    settings = load_settings(**options)
+    try:
+        index_dir = str(index_directory([load_document(settings.doc)], settings))
+    except BotError as error:
+        index_dir = f"unavailable: {error}"
+    report = {
+        "bot": __version__,
+        "model": chat_model_status(settings.model, settings.home),
+        "embedder": {"name": settings.embedder, "path": _embedder_path(settings.embedder)},
+        "document": str(settings.doc),
+        "index_dir": index_dir,
+        "home": str(settings.home),
+        "prompts_dir": str(settings.prompts_dir),
+        "versions": {
+            name: package_version(name)
+            for name in (
+                "llama-cpp-python",
+                "sentence-transformers",
+                "faiss-cpu",
+                "bm25s",
+                "pysbd",
+                "torch",
+                "numpy",
+                "click",
+            )
+        },
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        for key, value in report.items():
+            click.echo(f"{key}: {json.dumps(value) if isinstance(value, dict) else value}")
+
+
+def _embedder_path(name: str) -> str | None:
+    from bot.models import resolve_embedder
+
+    if name == "hashing":
+        return None
+    try:
+        return str(resolve_embedder(name))
+    except BotError as error:
+        return f"unavailable: {error}"

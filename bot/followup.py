@@ -1,0 +1,27 @@
+"""Resolve a follow-up question against the conversation before retrieval and generation.
+
+A question that leans on the one before it ("What did he say?", "For how long?") is sent on
+with that earlier question beside it, so that both retrieval and the model see who "he" is.
+Deterministic and free: no extra model call before the answer starts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from bot.prompt import Turn
+
+_LEANS_BACK = re.compile(r"\b(he|she|him|his|her|hers|they|them|their|there|then)\b", re.I)
+_ELLIPTIC_WORDS = 4  # "For how long?", "And why?", "Where?"
+
+
+def is_follow_up(question: str) -> bool:
+    return bool(_LEANS_BACK.search(question)) or len(question.split()) <= _ELLIPTIC_WORDS
+
+
+def resolve(question: str, history: Sequence[Turn]) -> str:
+    """The question, with the question it follows attached when it cannot stand alone."""
+    if not history or not is_follow_up(question):
+        return question
+    return f"{question} (about: {history[-1].question})"

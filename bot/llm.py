@@ -1,0 +1,167 @@
+"""Generate stage: a chat model behind one small interface, picked by name or path."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from bot.errors import BotError
+from bot.settings import Settings
+
+Messages = list[dict[str, str]]
+
+
+class LLM(Protocol):
+    name: str
+
+    def stream(
+        self, messages: Messages, max_tokens: int, stop: list[str] | None = None
+    ) -> Iterator[str]:
+        """Yield the reply to a chat, piece by piece."""
+        ...
+
+
+class LlamaCppLLM:
+    """A GGUF model run in-process by llama.cpp; calls are serialized (it is not thread-safe)."""
+
+    def __init__(self, model_path: str, settings: Settings):
+        from llama_cpp import Llama
+
+        self.name = str(model_path)
+        self.temperature = settings.temperature
+        try:
+            self.llama = Llama(
+                model_path=str(model_path),
+                n_ctx=settings.n_ctx,
+                n_threads=settings.threads,
+                n_batch=512,
+                seed=settings.seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as error:
+            raise BotError(f"llama.cpp could not load {model_path}: {error}") from None
+        self.lock = threading.Lock()
+
+    def stream(
+        self, messages: Messages, max_tokens: int, stop: list[str] | None = None
+    ) -> Iterator[str]:
+        with self.lock:
+            for chunk in self.llama.create_chat_completion(
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=self.temperature,
+                stop=stop or [],
+                stream=True,
+            ):
+                piece = chunk["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+
+class FakeLLM:
+    """A stand-in model for tests: replies from a function of the messages, streamed word by word.
+
+    The default reply is extractive: the numbered context sentence sharing most words with the
+    question, cited by its number, or the refusal marker when none shares any.
+    """
+
+    name = "fake"
+
+    def __init__(self, reply: Callable[[Messages], str] | str | None = None):
+        self.reply = reply
+        self.calls: list[Messages] = []
+
+    def stream(
+        self, messages: Messages, max_tokens: int, stop: list[str] | None = None
+    ) -> Iterator[str]:
+        self.calls.append(messages)
+        if callable(self.reply):
+            text = self.reply(messages)
+        elif isinstance(self.reply, str):
+            text = self.reply
+        else:
+            text = extractive_reply(messages)
+        yield from re.findall(r"\S+\s*|\s+", text)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = set(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "and",
+        "or",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "did",
+        "do",
+        "does",
+        "what",
+        "who",
+        "whom",
+        "which",
+        "when",
+        "where",
+        "why",
+        "how",
+        "he",
+        "she",
+        "it",
+        "they",
+        "his",
+        "her",
+        "its",
+        "their",
+        "about",
+        "with",
+        "at",
+        "by",
+        "from",
+        "that",
+        "this",
+        "would",
+        "will",
+        "say",
+        "said",
+    ]
+)
+
+
+def extractive_reply(messages: Messages) -> str:
+    question = messages[-1]["content"]
+    context = "\n".join(m["content"] for m in messages if m["role"] == "system")
+    asked = {w for w in _WORD.findall(question.lower()) if w not in _STOP}
+    best, best_overlap = None, 0
+    for number, sentence in re.findall(r"^\[(\d+)\] (.+)$", context, flags=re.M):
+        overlap = len(asked & set(_WORD.findall(sentence.lower())))
+        if overlap > best_overlap:
+            best, best_overlap = (number, sentence), overlap
+    if best is None:
+        return "NOT IN DOCUMENT"
+    return f"{best[1]} [{best[0]}]"
+
+
+def load_llm(settings: Settings) -> LLM:
+    """Pick the backend from the model setting: `fake`, a registered name, or a .gguf path."""
+    if settings.model == "fake":
+        return FakeLLM()
+    from bot.models import resolve_chat_model
+
+    return LlamaCppLLM(str(resolve_chat_model(settings.model, settings.home)), settings)

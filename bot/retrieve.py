@@ -1,0 +1,72 @@
+"""Retrieve stage: dense (FAISS) and BM25 rankings of chunks, fused by reciprocal rank fusion."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.chunks import Chunk
+from bot.index import Index, tokenize
+
+RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of the very top ranks
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: int
+    chunk: Chunk
+    score: float  # fused RRF score
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[int]], k: int = RRF_K
+) -> list[tuple[int, float]]:
+    """Fuse ranked id lists: score(id) = sum over lists of 1 / (k + rank), rank from 1."""
+    scores: dict[int, float] = defaultdict(float)
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] += 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+class Retriever:
+    def __init__(self, index: Index, embedder):
+        self.index = index
+        self.embedder = embedder
+
+    def dense_ranking(self, query_vectors: np.ndarray, depth: int) -> list[list[int]]:
+        depth = min(depth, self.index.vectors.ntotal)
+        _, ids = self.index.vectors.search(query_vectors, depth)
+        return [[int(i) for i in row if i >= 0] for row in ids]
+
+    def bm25_ranking(self, queries: Sequence[str], depth: int) -> list[list[int]]:
+        depth = min(depth, len(self.index.chunks))
+        rankings = []
+        for tokens in tokenize(queries):
+            if not tokens:
+                rankings.append([])
+                continue
+            ids, scores = self.index.bm25.retrieve([tokens], k=depth, show_progress=False)
+            # Chunks sharing no word with the query score 0: they are not a BM25 match at all.
+            rankings.append([int(i) for i, s in zip(ids[0], scores[0], strict=True) if s > 0])
+        return rankings
+
+    def search(self, queries: Sequence[str] | str, k: int, doc_id: str | None = None) -> list[Hit]:
+        """Top `k` chunks for one or more phrasings of a question, optionally in one document."""
+        if isinstance(queries, str):
+            queries = [queries]
+        queries = [q for q in queries if q.strip()]
+        if not queries or not self.index.chunks:
+            return []
+        depth = max(4 * k, 50)
+        if doc_id is not None:
+            depth = len(self.index.chunks)  # filtering happens after ranking; see everything
+        vectors = self.embedder.encode(list(queries))
+        rankings = self.dense_ranking(vectors, depth) + self.bm25_ranking(queries, depth)
+        if doc_id is not None:
+            rankings = [[i for i in r if self.index.chunks[i].doc_id == doc_id] for r in rankings]
+        fused = reciprocal_rank_fusion(rankings)[:k]
+        return [Hit(i, self.index.chunks[i], score) for i, score in fused]

@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny texts, the hashing embedder and the fake model for fast, honest tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.answer import Bot
+from bot.documents import document_from_text
+from bot.embed import HashingEmbedder
+from bot.index import build_index
+from bot.llm import FakeLLM
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+ARTICLE = ROOT / "bot" / "data" / "article.txt"
+
+TINY = (
+    "Mayor Jane Doe opened the new bridge on Monday. She said it cost 4 million euros.\n"
+    "The bridge links the old town with the harbour. Local shops expect more visitors.\n"
+    "Critics, led by councillor Tom Smith, called the project late and expensive."
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        index_dir=tmp_path / "index",
+        home=tmp_path / "home",
+        model="fake",
+        embedder="hashing",
+        doc=ARTICLE,
+    )
+
+
+@pytest.fixture
+def tiny_doc():
+    return document_from_text(TINY, doc_id="bridge", title="Bridge")
+
+
+def make_bot(settings: Settings, document, reply=None) -> Bot:
+    embedder = HashingEmbedder()
+    return Bot(
+        build_index([document], embedder, settings, progress=False),
+        FakeLLM(reply),
+        embedder,
+        settings,
+    )

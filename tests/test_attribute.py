@@ -1,0 +1,85 @@
+from bot.attribute import (
+    Reply,
+    attribute,
+    grounding_problem,
+    name_aliases,
+    parse_reply,
+    refers_back,
+)
+from bot.prompt import number_passages
+from bot.sentences import split_sentences
+
+TEXT = (
+    "Mayor Jane Doe opened the new bridge on Monday. She said it cost 4 million euros. "
+    "Critics, led by councillor Tom Smith, called the project late and expensive."
+)
+
+
+def passages():
+    return number_passages([("d", s) for s in split_sentences(TEXT)])
+
+
+def test_parse_reply_strips_citations_and_reads_them():
+    reply = parse_reply("It cost 4 million euros [2][1, 3].")
+    assert reply == Reply("It cost 4 million euros.", [2, 1, 3], False)
+    assert parse_reply("NOT IN DOCUMENT").refused
+    assert parse_reply("Not in the document.").refused
+    assert parse_reply("  [2] ").refused, "an empty answer is no answer"
+
+
+def test_cited_sentence_is_the_source_with_exact_offsets():
+    reply = parse_reply("The bridge cost 4 million euros [2].")
+    [source] = attribute(reply, "How much did the bridge cost?", passages())
+    assert source.text == "She said it cost 4 million euros."
+    assert TEXT[source.start : source.end] == source.text
+
+
+def test_padded_citations_are_dropped_and_missing_ones_found_by_overlap():
+    reply = parse_reply("Tom Smith called the project late and expensive [1][2][3].")
+    sources = attribute(reply, "What did critics say?", passages())
+    assert [s.sentence_id for s in sources] == [2]
+    uncited = parse_reply("Councillor Tom Smith called it late and expensive.")
+    assert [s.sentence_id for s in attribute(uncited, "What did critics say?", passages())] == [2]
+
+
+def test_refusal_has_no_sources():
+    assert attribute(parse_reply("NOT IN DOCUMENT"), "Who?", passages()) == []
+
+
+def test_nearby_fact_about_someone_else_is_not_grounded():
+    # Asked about Smith, answered from a sentence about Doe.
+    reply = parse_reply("She said it cost 4 million euros [2].")
+    support = TEXT.split(". ")[1]
+    assert "smith" in grounding_problem("What did Smith say about the cost?", reply, support)
+    assert (
+        grounding_problem(
+            "What did Doe say about the cost?", reply, support + " " + TEXT.split(". ")[0]
+        )
+        is None
+    )
+
+
+def test_names_may_appear_as_the_titles_the_document_gives_them():
+    aliases = name_aliases(TEXT)
+    assert "mayor" in aliases["doe"]
+    reply = parse_reply("The mayor opened it on Monday.")
+    support = "The mayor opened the bridge on Monday."
+    assert (
+        grounding_problem("When did Doe open the bridge?", reply, support, aliases=aliases) is None
+    )
+    assert grounding_problem("When did Doe open the bridge?", reply, support) is not None
+
+
+def test_answer_names_must_come_from_the_sources():
+    reply = parse_reply("Mayor Jane Doe called it late.")
+    problem = grounding_problem(
+        "Who called the project late?",
+        reply,
+        "Critics, led by councillor Tom Smith, called the project late.",
+    )
+    assert problem and "doe" in problem
+
+
+def test_pronoun_sentences_refer_back():
+    assert refers_back("However, he said that NATO would help.")
+    assert not refers_back("The museum opened on Sunday.")

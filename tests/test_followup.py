@@ -1,0 +1,20 @@
+from bot.followup import is_follow_up, resolve
+from bot.prompt import Turn
+
+HISTORY = [Turn("What did Abbas say about peacekeepers?", "For a limited time.")]
+
+
+def test_a_question_that_leans_back_carries_the_one_before():
+    assert resolve("For how long?", HISTORY) == (
+        "For how long? (about: What did Abbas say about peacekeepers?)"
+    )
+    assert resolve("What did he say next?", HISTORY).endswith(
+        "(about: What did Abbas say about peacekeepers?)"
+    )
+
+
+def test_a_standalone_question_is_left_alone():
+    question = "What did Netanyahu insist on in any peace deal?"
+    assert not is_follow_up(question)
+    assert resolve(question, HISTORY) == question
+    assert resolve("For how long?", []) == "For how long?"

@@ -1,0 +1,127 @@
+"""The real embedder and the real 0.5B model: behaviour, not just plumbing."""
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from bot.answer import Conversation, open_bot
+from bot.settings import Settings
+from tests.conftest import ARTICLE, ROOT
+
+pytestmark = pytest.mark.integration
+TEXT = ARTICLE.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory):
+    settings = Settings.load(model="0.5b", index_dir=tmp_path_factory.mktemp("index"))
+    return open_bot(settings, log=lambda message: None)
+
+
+def assert_exact(sources):
+    for source in sources:
+        assert TEXT[source.start : source.end] == source.text
+
+
+def test_lieberman(bot):
+    answer = bot.ask("What did Lieberman say?")
+    assert answer.answerable
+    assert re.search(r"rethink", answer.text, re.I)
+    assert re.search(r"out of the box|security concept", answer.text, re.I)
+    assert answer.sources[0].text.startswith("Rasmussen also met with Israel’s Foreign Minister")
+    assert answer.sources[0].start == TEXT.index("Rasmussen also met with")
+    assert_exact(answer.sources)
+
+
+@pytest.mark.parametrize(
+    "question, pattern, evidence",
+    [
+        (
+            "Who is the NATO Secretary-General in the article?",
+            r"rasmussen",
+            "NATO Secretary-General Anders",
+        ),
+        ("What did Netanyahu insist on?", r"security guarantee", "Netanyahu insists"),
+        ("What did Abbas say about peacekeepers?", r"limited time|temporar", "Mahmoud Abbas"),
+    ],
+)
+def test_dev_questions_are_answered_from_the_right_sentence(bot, question, pattern, evidence):
+    answer = bot.ask(question)
+    assert answer.answerable and re.search(pattern, answer.text, re.I), answer.text
+    assert evidence in answer.sources[0].text
+    assert len(answer.sources) <= 3
+    assert_exact(answer.sources)
+
+
+def test_off_topic_question_is_refused(bot):
+    answer = bot.ask("What is the boiling point of water?")
+    assert not answer.answerable and answer.sources == []
+    assert answer.text == "The article does not say."
+
+
+def test_follow_up_keeps_the_subject(bot):
+    chat = Conversation(bot)
+    chat.ask("What did Netanyahu's spokesman say?")
+    follow_up = chat.ask("Did he say whether Israel would accept the offer?")
+    assert follow_up.answerable and re.search(r"would not say", follow_up.text, re.I)
+    assert follow_up.sources[0].text.startswith("The spokesman would not say")
+
+
+NO_NETWORK = textwrap.dedent("""
+    import json, sys
+    connections = []
+    def watch(event, args):
+        if event in ("socket.connect", "socket.getaddrinfo", "socket.sendto"):
+            connections.append(f"{event} {args!r}")
+    sys.addaudithook(watch)
+    from bot.cli import main
+    try:
+        main(["ask", "--json", "--model", "0.5b", "--index-dir", sys.argv[1],
+              "What did Lieberman say?"])
+    except SystemExit as exit:
+        code = exit.code
+    print("CONNECTIONS", json.dumps(connections))
+""")
+
+
+def test_answering_opens_no_network_connection(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", NO_NETWORK, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = done.stdout.strip().splitlines()
+    answer = json.loads(lines[0])
+    assert answer["answerable"] and "Lieberman" in answer["sources"][0]["text"]
+    assert lines[-1] == "CONNECTIONS []", lines[-1]
+
+
+def test_cli_ask_json_with_the_real_model(tmp_path):
+    done = subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "bot"),
+            "ask",
+            "--json",
+            "--model",
+            "0.5b",
+            "--index-dir",
+            str(tmp_path),
+            "What would NATO offer Israelis and Palestinians?",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    line = json.loads(done.stdout)
+    assert line["answerable"] and "peacekeeping" in line["answer"].lower()
+    assert (
+        TEXT[line["sources"][0]["start"] : line["sources"][0]["end"]] == line["sources"][0]["text"]
+    )
+    assert "Traceback" not in done.stderr
