@@ -32,7 +32,8 @@ from bot.prompt import (
 from bot.retrieve import Retriever
 from bot.settings import Settings
 
-FOCUSED_CHUNKS = 3  # chunks given to the second, focused attempt after a refusal
+FOCUSED_CHUNKS = 3  # a refusal gets a second look at the best sentences of the top chunks
+FOCUSED_SENTENCES = 3
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -146,11 +147,18 @@ class Bot:
             passages = number_passages([(docs[0], s) for s in whole.sentences])
         else:
             passages = self._passages_from_hits(hits[: self.settings.top_k])
-        best = {
-            (h.chunk.doc_id, sid) for h in hits[:FOCUSED_CHUNKS] for sid in h.chunk.sentence_ids
-        }
-        focused = [p for p in passages if (p.doc_id, p.sentence.id) in best]
-        return passages, focused
+        return passages, self._best_sentences(queries[0], hits[:FOCUSED_CHUNKS], passages)
+
+    def _best_sentences(self, query: str, hits, passages: list[Passage]) -> list[Passage]:
+        """The few sentences of the top chunks closest to the question, in document order."""
+        wanted = {(h.chunk.doc_id, sid) for h in hits for sid in h.chunk.sentence_ids}
+        candidates = [p for p in passages if (p.doc_id, p.sentence.id) in wanted]
+        if len(candidates) <= FOCUSED_SENTENCES:
+            return candidates
+        vectors = self.embedder.encode([query] + [p.sentence.text for p in candidates])
+        similarity = vectors[1:] @ vectors[0]
+        best = sorted(range(len(candidates)), key=lambda i: -similarity[i])[:FOCUSED_SENTENCES]
+        return [candidates[i] for i in sorted(best)]
 
     # -- answering ------------------------------------------------------------------------
     def _generate(
