@@ -13,6 +13,7 @@ from bot.attribute import (
     Reply,
     Source,
     attribute,
+    content_words,
     grounding_problem,
     name_aliases,
     parse_reply,
@@ -34,7 +35,18 @@ from bot.settings import Settings
 
 FOCUSED_CHUNKS = 3  # a refusal gets a second look at the best sentences of the top chunks
 FOCUSED_SENTENCES = 3
+STRONG_COVERAGE = 0.5  # share of the question's content words found in one focused sentence
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def question_coverage(question: str, passages: Sequence[Passage]) -> float:
+    """The largest share of the question's content words that one passage contains."""
+    asked = content_words(question)
+    if not asked:
+        return 0.0
+    return max(
+        (len(asked & content_words(p.sentence.text)) / len(asked) for p in passages), default=0.0
+    )
 
 
 @cache
@@ -172,7 +184,11 @@ class Bot:
         titles = {d: self.index.documents[d].document.title for d in {p.doc_id for p in passages}}
         if focused:
             # Same system prompt, so the cached prefix still serves; only the question grows.
-            template = load_template(self.settings.prompts_dir, "focused")
+            # When one sentence holds most of the question's words, the answer is almost surely
+            # there, and a small model's reflexive refusal is not offered as a way out.
+            strong = question_coverage(question, focused) > STRONG_COVERAGE
+            name = "focused_strong" if strong else "focused"
+            template = load_template(self.settings.prompts_dir, name)
             question = focus_question(template, focused, question)
         messages = build_messages(
             load_template(self.settings.prompts_dir, "system"), passages, question, history, titles

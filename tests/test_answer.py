@@ -41,7 +41,7 @@ def test_a_refusal_gets_a_second_focused_look(settings, tiny_doc):
     assert answer.answerable and "late and expensive" in answer.text
     second = bot.llm.calls[1]
     assert second[0] == bot.llm.calls[0][0], "the retry keeps the cached system prompt"
-    assert "may hold the answer" in second[-1]["content"]
+    assert "These sentences of the document" in second[-1]["content"]
     assert "called the project late and expensive" in second[-1]["content"]
 
 
@@ -98,3 +98,19 @@ def test_display_filter_holds_back_markers():
     shown = DisplayFilter()
     out = "".join(shown.feed(p) for p in ["Herz", "liya", " [", "3", "]", "."])
     assert out == "Herzliya."
+
+
+def test_strong_lexical_evidence_gets_a_retry_without_the_refusal_option(settings, tiny_doc):
+    replies = iter(["NOT IN DOCUMENT", "Tom Smith led the critics [3]."])
+    bot = make_bot(settings, tiny_doc, lambda messages: next(replies))
+    answer = bot.ask("Which councillor led the critics of the project?")
+    assert answer.answerable and answer.sources[0].text.startswith("Critics, led by")
+    retry = bot.llm.calls[1][-1]["content"]
+    assert "hold the words of the question" in retry and "NOT IN DOCUMENT" not in retry
+
+
+def test_weak_lexical_evidence_keeps_the_refusal_option(settings, tiny_doc):
+    bot = make_bot(settings, tiny_doc, "NOT IN DOCUMENT")
+    answer = bot.ask("How many tourists visited the harbour festival in July?")
+    assert not answer.answerable
+    assert "NOT IN DOCUMENT" in bot.llm.calls[1][-1]["content"]

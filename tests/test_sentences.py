@@ -45,9 +45,7 @@ def test_a_long_quotation_is_split_into_sentence_sized_pieces():
     assert all(text[s.start : s.end] == s.text for s in sentences)
 
 
-ALPHABET = st.sampled_from(
-    [*list("abcXYZ .!?\"'“”’\n\t,;:-0123456789"), "Mr.", "U.S.", "é", "中"]
-)
+ALPHABET = st.sampled_from([*list("abcXYZ .!?\"'“”’\n\t,;:-0123456789"), "Mr.", "U.S.", "é", "中"])
 
 
 @settings(max_examples=300, deadline=None)
