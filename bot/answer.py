@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
 from bot.attribute import (
-    REFUSAL_MARKER,
     Reply,
     Source,
     attribute,
     content_words,
+    could_be_refusal,
     grounding_problem,
     name_aliases,
     parse_reply,
@@ -30,11 +30,12 @@ from bot.prompt import (
     load_template,
     number_passages,
 )
-from bot.retrieve import Retriever
+from bot.retrieve import Hit, Retriever
 from bot.settings import Settings
 
 FOCUSED_CHUNKS = 3  # a refusal gets a second look at the best sentences of the top chunks
 FOCUSED_SENTENCES = 3
+CHARS_PER_TOKEN = 4  # rough English average; decides whether a document fits the prompt whole
 STRONG_COVERAGE = 0.5  # share of the question's content words found in one focused sentence
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -62,7 +63,7 @@ class Answer:
     sources: list[Source]
     latency_s: float = 0.0
     ttft_s: float | None = None
-    note: str = ""  # why an answer was withdrawn, for --verbose and the logs
+    note: str = ""  # why an answer was withdrawn; reported with the results
 
     def to_result(self, conv_id: str | None = None, turn: int | None = None) -> dict:
         """One results line as in EVAL.md."""
@@ -74,6 +75,8 @@ class Answer:
             "latency_s": round(self.latency_s, 3),
             "ttft_s": None if self.ttft_s is None else round(self.ttft_s, 3),
         }
+        if self.note:
+            result["note"] = self.note
         if conv_id is not None:
             result = {"id": conv_id, "turn": turn, **result}
         return result
@@ -102,11 +105,8 @@ class DisplayFilter:
     def feed(self, piece: str) -> str:
         self.raw += piece
         visible = self.raw
-        if (
-            REFUSAL_MARKER.lower().startswith(visible.strip().lower()[: len(REFUSAL_MARKER)])
-            or REFUSAL_MARKER.lower() in visible.lower()
-        ):
-            return ""  # may still become the refusal marker: hold it back
+        if could_be_refusal(visible):
+            return ""  # hold it back: the user sees the plain refusal sentence instead
         open_bracket = visible.rfind("[")
         if open_bracket > visible.rfind("]"):
             visible = visible[:open_bracket]
@@ -136,34 +136,38 @@ class Bot:
             queries.append(f"{history[-1].question} {question}")
         return queries
 
-    def _passages_from_hits(self, hits) -> list[Passage]:
+    def _passages_from_hits(self, hits: Sequence[Hit]) -> list[Passage]:
+        order = {doc_id: n for n, doc_id in enumerate(self.index.documents)}
         refs = sorted(
             {(h.chunk.doc_id, sid) for h in hits for sid in h.chunk.sentence_ids},
-            key=lambda ref: (list(self.index.documents).index(ref[0]), ref[1]),
+            key=lambda ref: (order[ref[0]], ref[1]),
         )
         return number_passages([(d, self.index.sentence(d, s)) for d, s in refs])
 
-    def context(
-        self, question: str, history: Sequence[Turn], doc_id: str | None
-    ) -> tuple[list[Passage], list[Passage]]:
-        """Passages for the prompt, and the best-ranked of them for a second, focused look.
-
-        A document that fits the budget goes in whole and in order: the prompt prefix then never
-        changes, so llama.cpp reuses its cached state and answers start at once.
-        """
-        queries = self._queries(question, history)
-        hits = self.retriever.search(queries, max(self.settings.top_k, FOCUSED_CHUNKS), doc_id)
+    def fits_whole(self, doc_id: str | None) -> str | None:
+        """The one document that fits the prompt whole, if the question is about such a one."""
         docs = [doc_id] if doc_id else list(self.index.documents)
-        whole = self.index.documents[docs[0]]
-        if len(docs) == 1 and len(whole.document.text) / 4 <= self.settings.context_tokens:
-            passages = number_passages([(docs[0], s) for s in whole.sentences])
-        else:
-            passages = self._passages_from_hits(hits[: self.settings.top_k])
-        return passages, self._best_sentences(queries[0], hits[:FOCUSED_CHUNKS], passages)
+        if len(docs) != 1:
+            return None
+        text = self.index.documents[docs[0]].document.text
+        return docs[0] if len(text) / CHARS_PER_TOKEN <= self.settings.context_tokens else None
 
-    def _best_sentences(self, query: str, hits, passages: list[Passage]) -> list[Passage]:
+    def passages(self, hits: Callable[[], list[Hit]], doc_id: str | None) -> list[Passage]:
+        """What the model reads: the whole document in order when it fits, else the top chunks.
+
+        A whole document never changes between questions, so it sits first in the prompt and
+        llama.cpp reuses its cached state: the answer starts at once, with no retrieval at all.
+        """
+        whole = self.fits_whole(doc_id)
+        if whole is not None:
+            return number_passages([(whole, s) for s in self.index.documents[whole].sentences])
+        return self._passages_from_hits(hits()[: self.settings.top_k])
+
+    def focused(self, query: str, hits: list[Hit], passages: list[Passage]) -> list[Passage]:
         """The few sentences of the top chunks closest to the question, in document order."""
-        wanted = {(h.chunk.doc_id, sid) for h in hits for sid in h.chunk.sentence_ids}
+        wanted = {
+            (h.chunk.doc_id, sid) for h in hits[:FOCUSED_CHUNKS] for sid in h.chunk.sentence_ids
+        }
         candidates = [p for p in passages if (p.doc_id, p.sentence.id) in wanted]
         if len(candidates) <= FOCUSED_SENTENCES:
             return candidates
@@ -178,9 +182,9 @@ class Bot:
         passages: list[Passage],
         question: str,
         history: Sequence[Turn],
-        emit: Callable[[str], None],
         focused: Sequence[Passage] = (),
-    ) -> Reply:
+    ) -> Generator[str, None, Reply]:
+        """Yield what the user sees of the reply as it is generated; return the parsed reply."""
         titles = {d: self.index.documents[d].document.title for d in {p.doc_id for p in passages}}
         if focused:
             # Same system prompt, so the cached prefix still serves; only the question grows.
@@ -197,7 +201,7 @@ class Bot:
         for piece in self.llm.stream(messages, max_tokens=self.settings.max_tokens):
             delta = shown.feed(piece)
             if delta:
-                emit(delta)
+                yield delta
         return parse_reply(shown.raw)
 
     def aliases(self, doc_id: str) -> dict[str, set[str]]:
@@ -211,54 +215,73 @@ class Bot:
                 texts.append(self.index.sentence(source.doc_id, source.sentence_id - 1).text)
         return " ".join(texts)
 
+    def _check(
+        self,
+        asked: str,
+        reply: Reply,
+        question: str,
+        passages: list[Passage],
+        history: Sequence[Turn],
+    ) -> tuple[list[Source], str]:
+        """The reply's sources, and why it must be withdrawn ("" when it stands)."""
+        sources = attribute(reply, question, passages, self.settings.max_sources)
+        conversation = " ".join(f"{t.question} {t.answer}" for t in history[-2:])
+        aliases = {k: v for s in sources for k, v in self.aliases(s.doc_id).items()}
+        note = grounding_problem(asked, reply, self._support(sources), conversation, aliases)
+        return sources, note or ""
+
     def stream(
         self, question: str, history: Sequence[Turn] = (), doc_id: str | None = None
     ) -> Iterator[str | Answer]:
         """Yield the answer's text as it is generated, then the finished Answer."""
         started = time.perf_counter()
-        question = clean_question(question, self.settings.max_question_chars)
+        asked = clean_question(question, self.settings.max_question_chars)
         if doc_id is not None and doc_id not in self.index.documents:
             raise BotError(f"no document {doc_id!r} in the index")
         history = list(history)
-        asked, question = question, resolve(question, history)
-        first_token: list[float] = []
-        pieces: list[str] = []
+        question = resolve(asked, history)
+        queries = self._queries(question, history)
+        found: list[list[Hit]] = []
 
-        def emit(piece: str) -> None:
-            if not first_token:
-                first_token.append(time.perf_counter() - started)
-            pieces.append(piece)
+        def hits() -> list[Hit]:  # retrieval runs once, and only if something needs it
+            if not found:
+                k = max(self.settings.top_k, FOCUSED_CHUNKS)
+                found.append(self.retriever.search(queries, k, doc_id))
+            return found[0]
 
-        passages, focused = self.context(question, history, doc_id)
-        attempts: list[Sequence[Passage]] = [()]
-        if focused:
-            attempts.append(focused)
+        passages = self.passages(hits, doc_id)
+        first_token: float | None = None
         reply, sources, note = Reply("", [], True), [], ""
-        for focus in attempts:
-            reply = self._generate(passages, question, history, emit, focus)
-            yield from pieces
-            pieces.clear()
-            if reply.refused:
-                continue
-            sources = attribute(reply, question, passages, self.settings.max_sources)
-            conversation = " ".join(f"{t.question} {t.answer}" for t in history[-2:])
-            aliases = {k: v for s in sources for k, v in self.aliases(s.doc_id).items()}
-            note = (
-                grounding_problem(asked, reply, self._support(sources), conversation, aliases) or ""
-            )
-            if note:
-                reply, sources = Reply(reply.text, [], True), []
-            break
+        for attempt in range(2):
+            # A refusal gets one more look, at the sentences retrieval ranks highest.
+            focus = self.focused(question, hits(), passages) if attempt else []
+            if attempt and not focus:
+                break
+            generation = self._generate(passages, question, history, focus)
+            while True:
+                try:
+                    delta = next(generation)
+                except StopIteration as done:
+                    reply = done.value
+                    break
+                if first_token is None:
+                    first_token = time.perf_counter() - started
+                yield delta
+            if not reply.refused:
+                sources, note = self._check(asked, reply, question, passages, history)
+                if note:
+                    reply, sources = Reply(reply.text, [], True), []
+                break
         if reply.refused:
             text = load_template(self.settings.prompts_dir, "refusal")
-            if not first_token:
-                first_token.append(time.perf_counter() - started)
+            if first_token is None:
+                first_token = time.perf_counter() - started
                 yield text
             answer = Answer(asked, text, False, [], note=note)
         else:
             answer = Answer(asked, reply.text, True, sources)
         answer.latency_s = time.perf_counter() - started
-        answer.ttft_s = first_token[0] if first_token else answer.latency_s
+        answer.ttft_s = first_token if first_token is not None else answer.latency_s
         yield answer
 
     def ask(

@@ -193,6 +193,14 @@ class Source:
         }
 
 
+def could_be_refusal(text: str) -> bool:
+    """True while a reply being streamed is, or may still become, the refusal marker."""
+    start = " ".join(text.lower().split())
+    return bool(_REFUSAL.search(text)) or any(
+        form.startswith(start) for form in ("not in document", "not in the document")
+    )
+
+
 def parse_reply(raw: str) -> Reply:
     cited: list[int] = []
     for group in _CITATION.findall(raw):

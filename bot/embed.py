@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 import zlib
 from functools import cached_property
 
@@ -25,8 +24,15 @@ class SentenceTransformerEmbedder:
     @cached_property
     def model(self):
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
-        return SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        # A progress bar for loading 90 MB from disk is noise in a chat or a JSON pipeline.
+        transformers_logging.disable_progress_bar()
+        transformers_logging.set_verbosity_error()
+        try:
+            return SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        except Exception as error:  # a damaged model folder must not become a traceback
+            raise BotError(f"embedder {self.name!r} could not be loaded: {error}") from None
 
     @property
     def dimension(self) -> int:
@@ -63,10 +69,4 @@ def load_embedder(name: str):
     """Pick the backend from a name or a path (`hashing` for tests)."""
     if name == "hashing":
         return HashingEmbedder()
-    try:
-        return SentenceTransformerEmbedder(name)
-    except BotError:
-        raise
-    except Exception as error:  # a broken model folder must not become a traceback
-        print(f"embedder {name!r} failed to load: {error}", file=sys.stderr)
-        raise BotError(f"embedder {name!r} could not be loaded: {error}") from None
+    return SentenceTransformerEmbedder(name)

@@ -114,3 +114,27 @@ def test_weak_lexical_evidence_keeps_the_refusal_option(settings, tiny_doc):
     answer = bot.ask("How many tourists visited the harbour festival in July?")
     assert not answer.answerable
     assert "NOT IN DOCUMENT" in bot.llm.calls[1][-1]["content"]
+
+
+def test_answer_reaches_the_caller_while_the_model_is_still_generating(settings, tiny_doc):
+    bot = make_bot(settings, tiny_doc, "It cost 4 million euros in the end [2].")
+    finished = []
+    original = bot.llm.stream
+
+    def slow_stream(messages, **kwargs):
+        yield from original(messages, **kwargs)
+        finished.append(True)
+
+    bot.llm.stream = slow_stream
+    events = bot.stream("How much did the bridge cost?")
+    first = next(events)
+    assert first == "It" and not finished
+    assert isinstance(list(events)[-1], Answer) and finished
+
+
+def test_display_filter_holds_every_form_of_the_refusal():
+    for pieces in (["Not", " in", " the", " document", "."], ["NOT IN DOCUMENT"]):
+        shown = DisplayFilter()
+        assert "".join(shown.feed(p) for p in pieces) == ""
+    shown = DisplayFilter()
+    assert "".join(shown.feed(p) for p in ["No", "rway", " is", " cold."]) == "Norway is cold."
