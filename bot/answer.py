@@ -14,6 +14,7 @@ from bot.attribute import (
     attribute,
     content_words,
     could_be_refusal,
+    drops_negation,
     grounding_problem,
     name_aliases,
     parse_reply,
@@ -271,6 +272,10 @@ class Bot:
                 sources, note = self._check(asked, reply, question, passages, history)
                 if note:
                     reply, sources = Reply(reply.text, [], True), []
+                elif drops_negation(reply.text, sources[0].text):
+                    # The answer states the opposite of its source; the source itself is true.
+                    reply, sources = Reply(sources[0].text, [], False), sources[:1]
+                    note = "the answer dropped a negation; quoting its source instead"
                 break
         if reply.refused:
             text = load_template(self.settings.prompts_dir, "refusal")
@@ -279,7 +284,7 @@ class Bot:
                 yield text
             answer = Answer(asked, text, False, [], note=note)
         else:
-            answer = Answer(asked, reply.text, True, sources)
+            answer = Answer(asked, reply.text, True, sources, note=note)
         answer.latency_s = time.perf_counter() - started
         answer.ttft_s = first_token if first_token is not None else answer.latency_s
         yield answer

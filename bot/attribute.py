@@ -323,3 +323,27 @@ def grounding_problem(
         if not _mentions(name, context_words):
             return f"the sources do not mention {name!r} from the answer"
     return None
+
+
+_NEGATION = re.compile(r"^(?:not|no|never|neither|nor|none|nothing|without|cannot|\w+n't)$")
+NEGATION_REACH = 4  # words after a negation that it governs ("would not say if Israel ...")
+
+
+def drops_negation(answer: str, source: str) -> bool:
+    """The source denies what the answer asserts: small models often drop the "not"
+    ("would not say if Israel would accept" becomes "said Israel would accept").
+
+    Only a negation governing words the answer repeats counts; a "not" elsewhere in the
+    sentence (inside an unrelated quotation, say) does not.
+    """
+    answer_tokens = _WORD.findall(answer.lower().replace("’", "'"))
+    if any(_NEGATION.match(t) for t in answer_tokens):
+        return False
+    repeated = content_words(answer)
+    tokens = _WORD.findall(source.lower().replace("’", "'"))
+    for i, token in enumerate(tokens):
+        if _NEGATION.match(token):
+            governed = " ".join(tokens[i + 1 : i + 1 + NEGATION_REACH])
+            if content_words(governed) & repeated:
+                return True
+    return False

@@ -100,8 +100,8 @@ def _stream_answer(events) -> object:
     for event in events:
         if isinstance(event, Answer):
             if streamed and streamed.strip() != event.text.strip():
-                # The check after generation withdrew what was shown; say so plainly.
-                click.echo("\n(withdrawn: the article does not support that answer)")
+                # The check after generation replaced what was shown; say so plainly.
+                click.echo("\n(checked against the article, that answer does not hold:)")
                 click.echo(event.text)
             elif not streamed:
                 click.echo(event.text)

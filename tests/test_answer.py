@@ -138,3 +138,19 @@ def test_display_filter_holds_every_form_of_the_refusal():
         assert "".join(shown.feed(p) for p in pieces) == ""
     shown = DisplayFilter()
     assert "".join(shown.feed(p) for p in ["No", "rway", " is", " cold."]) == "Norway is cold."
+
+
+def test_an_answer_contradicting_its_source_is_replaced_by_the_source(settings):
+    from bot.documents import document_from_text
+
+    text = "The mayor met the council. The mayor would not say if the bridge would open in May."
+    bot = make_bot(
+        settings,
+        document_from_text(text, doc_id="d"),
+        "The mayor said the bridge would open in May [2].",
+    )
+    answer = bot.ask("Did the mayor say whether the bridge would open in May?")
+    assert answer.answerable
+    assert answer.text == "The mayor would not say if the bridge would open in May."
+    assert [s.sentence_id for s in answer.sources] == [1]
+    assert "negation" in answer.note

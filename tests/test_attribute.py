@@ -83,3 +83,21 @@ def test_answer_names_must_come_from_the_sources():
 def test_pronoun_sentences_refer_back():
     assert refers_back("However, he said that NATO would help.")
     assert not refers_back("The museum opened on Sunday.")
+
+
+def test_an_answer_that_drops_the_sources_negation_is_caught():
+    from bot.attribute import drops_negation
+
+    source = "The spokesman would not say if Israel would accept the offer."
+    assert drops_negation("The spokesman said Israel would accept the offer.", source)
+    assert not drops_negation("He would not say whether Israel would accept.", source)
+    assert not drops_negation("He didn't say.", source)
+    assert not drops_negation("Israel would accept.", "Israel would accept the offer.")
+
+
+def test_a_negation_elsewhere_in_the_source_does_not_count():
+    from bot.attribute import drops_negation
+
+    source = 'Speaking in Herzliya, he warned "We do not have all the time in the world".'
+    assert not drops_negation("The conference was held in Herzliya.", source)
+    assert drops_negation("He said we have all the time in the world.", source)
