@@ -217,18 +217,12 @@ class Bot:
         return " ".join(texts)
 
     def _check(
-        self,
-        asked: str,
-        reply: Reply,
-        question: str,
-        passages: list[Passage],
-        history: Sequence[Turn],
+        self, asked: str, reply: Reply, question: str, passages: list[Passage]
     ) -> tuple[list[Source], str]:
         """The reply's sources, and why it must be withdrawn ("" when it stands)."""
         sources = attribute(reply, question, passages, self.settings.max_sources)
-        conversation = " ".join(f"{t.question} {t.answer}" for t in history[-2:])
         aliases = {k: v for s in sources for k, v in self.aliases(s.doc_id).items()}
-        note = grounding_problem(asked, reply, self._support(sources), conversation, aliases)
+        note = grounding_problem(asked, reply, self._support(sources), aliases)
         return sources, note or ""
 
     def stream(
@@ -269,7 +263,7 @@ class Bot:
                     first_token = time.perf_counter() - started
                 yield delta
             if not reply.refused:
-                sources, note = self._check(asked, reply, question, passages, history)
+                sources, note = self._check(asked, reply, question, passages)
                 if note:
                     reply, sources = Reply(reply.text, [], True), []
                 elif drops_negation(reply.text, sources[0].text):

@@ -302,26 +302,24 @@ def grounding_problem(
     question: str,
     reply: Reply,
     support: str,
-    conversation: str = "",
     aliases: dict[str, set[str]] | None = None,
 ) -> str | None:
     """Why the answer is not grounded in its support text, or None when it is.
 
     Catches the small model's typical slip: answering with a nearby fact about someone or
-    something else. Names in the question and in the answer must occur in the support: the
-    source sentences (and the sentence before one that starts with a pronoun).
+    something else ("What did Abbas say about Egypt?" answered from a sentence about
+    Rasmussen), or pinning a fact on the person the conversation was about. Every name in the
+    question and in the answer must occur in the support (the source sentences, and the sentence
+    before one that refers back with a pronoun), itself or as a title the document gives it.
     """
     if not support.strip():
         return "no source sentence supports the answer"
     support_words = set(_WORD.findall(support.lower()))
     aliases = aliases or {}
-    for name in sorted(_names(question)):
-        if not _mentions(name, support_words) and not aliases.get(name, set()) & support_words:
-            return f"the sources do not mention {name!r} from the question"
-    context_words = support_words | set(_WORD.findall((question + " " + conversation).lower()))
-    for name in sorted(_names(reply.text)):
-        if not _mentions(name, context_words):
-            return f"the sources do not mention {name!r} from the answer"
+    for origin, text in (("question", question), ("answer", reply.text)):
+        for name in sorted(_names(text)):
+            if not _mentions(name, support_words) and not aliases.get(name, set()) & support_words:
+                return f"the sources do not mention {name!r} from the {origin}"
     return None
 
 

@@ -41,7 +41,7 @@ def main() -> None:
 
     from bot import evaluate
     from bot.answer import Conversation, open_bot
-    from bot.documents import load_document
+    from bot.documents import document_from_text, load_document
     from bot.embed import load_embedder
     from bot.index import build_index
     from bot.retrieve import Retriever
@@ -53,12 +53,15 @@ def main() -> None:
 
     document = load_document(settings.doc)
     embedder = load_embedder(settings.embedder)
+    # A bigger text than the article, so that the rate is not all fixed cost.
+    big = document_from_text("\n".join([document.text] * 40), doc_id="bench")
     build_times = []
     for _ in range(3):
         t = time.perf_counter()
-        index = build_index([document], embedder, settings, progress=False)
+        built = build_index([big], embedder, settings, progress=False)
         build_times.append(time.perf_counter() - t)
-    sentences = index.manifest["counts"]["sentences"]
+    sentences = built.manifest["counts"]["sentences"]
+    index = build_index([document], embedder, settings, progress=False)
     retriever = Retriever(index, embedder)
     retrieval = []
     for _ in range(50):
@@ -87,7 +90,7 @@ def main() -> None:
             _p(retrieval, 0.95),
         ),
         (
-            f"index build, article ({sentences} sentences)",
+            f"index build, article x40 ({sentences} sentences)",
             statistics.median(build_times),
             max(build_times),
         ),
@@ -105,7 +108,7 @@ def main() -> None:
         *[f"| {name} | {m:.3f} | {'' if p is None else f'{p:.3f}'} |" for name, m, p in rows],
         "",
         f"Index build rate: {sentences / statistics.median(build_times):.0f} sentences/s "
-        "(article; includes embedding).",
+        "(split, chunk, embed, FAISS and BM25).",
         "",
         f"## Quality on `{args.qa.name}` (same run)",
         "",

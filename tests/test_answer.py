@@ -154,3 +154,17 @@ def test_an_answer_contradicting_its_source_is_replaced_by_the_source(settings):
     assert answer.text == "The mayor would not say if the bridge would open in May."
     assert [s.sentence_id for s in answer.sources] == [1]
     assert "negation" in answer.note
+
+
+def test_a_fact_is_not_pinned_on_the_person_the_conversation_was_about(settings, tiny_doc):
+    replies = iter(
+        [
+            "Mayor Jane Doe opened the new bridge [1].",
+            "Doe called the project late and expensive [5].",
+        ]
+    )
+    bot = make_bot(settings, tiny_doc, lambda messages: next(replies))
+    chat = Conversation(bot)
+    assert chat.ask("Who opened the new bridge?").answerable
+    answer = chat.ask("What did she call the project?")
+    assert not answer.answerable and "doe" in answer.note
