@@ -92,65 +92,15 @@ class FakeLLM:
         return len(text.split())
 
 
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = set(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "to",
-        "in",
-        "on",
-        "for",
-        "and",
-        "or",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "did",
-        "do",
-        "does",
-        "what",
-        "who",
-        "whom",
-        "which",
-        "when",
-        "where",
-        "why",
-        "how",
-        "he",
-        "she",
-        "it",
-        "they",
-        "his",
-        "her",
-        "its",
-        "their",
-        "about",
-        "with",
-        "at",
-        "by",
-        "from",
-        "that",
-        "this",
-        "would",
-        "will",
-        "say",
-        "said",
-    ]
-)
-
-
 def extractive_reply(messages: Messages) -> str:
+    from bot.attribute import content_words
+
     question = messages[-1]["content"]
     context = "\n".join(m["content"] for m in messages if m["role"] == "system")
-    asked = {w for w in _WORD.findall(question.lower()) if w not in _STOP}
+    asked = content_words(question)
     best, best_overlap = None, 0
     for number, sentence in re.findall(r"^\[(\d+)\] (.+)$", context, flags=re.M):
-        overlap = len(asked & set(_WORD.findall(sentence.lower())))
+        overlap = len(asked & content_words(sentence))
         if overlap > best_overlap:
             best, best_overlap = (number, sentence), overlap
     if best is None:
