@@ -6,8 +6,9 @@ BOT    := $(VENV)/bin/bot
 STAMP  := $(VENV)/.installed
 SHARED ?= ../shared
 OUT    ?= results
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run index test test-fast lint eval bench clean
+.PHONY: install browser run chat index test test-fast lint eval bench clean
 
 install: $(STAMP)
 
@@ -20,13 +21,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# Browser tests drive Debian's Chromium (Playwright's own browser download cannot work offline).
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
 index: install
 	$(BOT) index
 
 run: index
+	$(BOT) serve
+
+chat: index
 	$(BOT) chat
 
-test: install
+test: install browser
 	$(PY) -m pytest
 
 test-fast: install
