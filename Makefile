@@ -38,7 +38,7 @@ test: install browser
 	$(PY) -m pytest
 
 test-fast: install
-	$(PY) -m pytest -m "not integration"
+	$(PY) -m pytest -m "not integration and not browser"
 
 lint: install
 	$(VENV)/bin/ruff check bot tests

@@ -13,7 +13,7 @@ from bot.server import create_app
 from bot.settings import Settings
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LIEBERMAN = "Rasmussen also met with Israel’s Foreign Minister Avigdor Lieberman"

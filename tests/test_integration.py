@@ -125,3 +125,34 @@ def test_cli_ask_json_with_the_real_model(tmp_path):
         TEXT[line["sources"][0]["start"] : line["sources"][0]["end"]] == line["sources"][0]["text"]
     )
     assert "Traceback" not in done.stderr
+
+
+def test_eight_concurrent_api_clients_with_the_real_model(bot):
+    """llama.cpp is not thread-safe: requests must queue, and each get its own answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from bot.server import create_app
+
+    expected = {
+        "What did Netanyahu insist on?": "Netanyahu insists",
+        "What did Abbas say about peacekeepers?": "Mahmoud Abbas",
+        "What did Lieberman say?": "Avigdor Lieberman",
+        "What would NATO offer Israelis and Palestinians?": "peacekeeping services",
+    }
+    with TestClient(create_app(bot, "0.5b")) as client, ThreadPoolExecutor(8) as pool:
+        lines = list(
+            pool.map(
+                lambda q: client.post("/api/ask", json={"question": q}).json(), list(expected) * 2
+            )
+        )
+    for line in lines:
+        assert line["answerable"], line
+        assert expected[line["question"]] in line["sources"][0]["text"], line
+        assert_exact_dicts(line["sources"])
+
+
+def assert_exact_dicts(sources):
+    for source in sources:
+        assert TEXT[source["start"] : source["end"]] == source["text"]
