@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import html
-import os
 from collections.abc import Iterator, Sequence
 
 from bot.answer import Answer, Bot
 from bot.attribute import Source
 from bot.errors import BotError
 from bot.prompt import Turn
-
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 CSS = """
 #article { max-height: 72vh; overflow-y: auto; line-height: 1.6; padding: 0 .5rem; }
@@ -36,6 +33,17 @@ document.addEventListener("click", (event) => {
   const target = document.getElementById("s-" + link.dataset.sentence);
   if (target) target.scrollIntoView({behavior: "smooth", block: "center"});
 });
+// When a new answer marks its sources, bring the first one into view in the article.
+let lastMarked = null;
+new MutationObserver(() => {
+  const mark = document.querySelector("#article mark.first");
+  const sentence = mark && mark.parentElement.id;
+  if (sentence && sentence !== lastMarked) {
+    lastMarked = sentence;
+    mark.scrollIntoView({behavior: "smooth", block: "center"});
+  }
+  if (!mark) lastMarked = null;
+}).observe(document.documentElement, {childList: true, subtree: true});
 </script>
 """
 
