@@ -256,45 +256,42 @@ def _embedder_path(name: str) -> str | None:
 
 
 @main.command()
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Interface to listen on; 0.0.0.0 exposes the bot to the network.",
-)
-@click.option("--port", default=7860, show_default=True, type=int)
-@click.option("--root-path", default="", help="Path prefix when served behind a reverse proxy.")
+@click.option("--host", help="Interface to listen on (default 127.0.0.1) [BOT_HOST].")
+@click.option("--port", type=int, help="Port (default 7860) [BOT_PORT].")
+@click.option("--root-path", help="Path prefix behind a reverse proxy [BOT_ROOT_PATH].")
 @click.option(
     "--allow-origin",
     "allowed_origins",
     multiple=True,
-    help="Origin allowed to call the API and embed the chat (repeatable) "
+    help="Origin allowed to call the API and embed the chat; repeatable "
     "[BOT_ALLOWED_ORIGINS, comma-separated].",
 )
 @common_options
 @friendly_errors
-def serve(
-    host: str, port: int, root_path: str, allowed_origins: tuple[str, ...], **options
-) -> None:
+def serve(allowed_origins: tuple[str, ...], **options) -> None:
     """Serve the chat page, /api/ask and /v1/chat/completions."""
-    import os
-
     import uvicorn
 
     from bot.answer import open_bot
     from bot.server import create_app
 
-    settings = load_settings(**options)
-    origins = list(allowed_origins) or [
-        o.strip() for o in os.environ.get("BOT_ALLOWED_ORIGINS", "").split(",") if o.strip()
-    ]
-    if host not in {"127.0.0.1", "localhost", "::1"}:
-        click.echo(f"Warning: listening on {host} exposes the bot to the network.", err=True)
+    settings = load_settings(allowed_origins=",".join(allowed_origins) or None, **options)
+    if settings.host not in {"127.0.0.1", "localhost", "::1"}:
+        click.echo(
+            f"Warning: listening on {settings.host} exposes the bot to the network.", err=True
+        )
     bot = open_bot(settings)
     examples_file = settings.doc.with_suffix(".examples.txt")
     examples = (
         examples_file.read_text(encoding="utf-8").splitlines() if examples_file.is_file() else []
     )
-    app = create_app(bot, settings.model, origins, root_path, [e for e in examples if e.strip()])
-    click.echo(f"Chat on {settings.doc.name} at http://{host}:{port}{root_path}/", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    app = create_app(
+        bot,
+        settings.model,
+        settings.origins,
+        settings.root_path,
+        [e for e in examples if e.strip()],
+    )
+    url = f"http://{settings.host}:{settings.port}{settings.root_path}/"
+    click.echo(f"Chat on {settings.doc.name} at {url}", err=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

@@ -51,6 +51,14 @@ class Settings:
     context_tokens: int = 1800  # passages budget; a document this small goes into the prompt whole
     max_sources: int = 3
     max_question_chars: int = 2000
+    host: str = "127.0.0.1"  # `bot serve` listens here; 0.0.0.0 exposes it to the network
+    port: int = 7860
+    root_path: str = ""  # path prefix when served behind a reverse proxy
+    allowed_origins: str = ""  # comma-separated origins that may call the API and embed the chat
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:

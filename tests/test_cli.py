@@ -144,3 +144,17 @@ def test_eval_rejects_a_malformed_question_set(env):
     bad.write_text('{"id": "a", "turns": [{"question": "ok?"}]}\n{oops\n')
     result = run("eval", str(bad), "--out", str(env / "r.jsonl"))
     assert result.exit_code == 1 and "bad.jsonl:2: not valid JSON" in result.output
+
+
+def test_serve_listens_on_loopback_and_warns_otherwise(env, monkeypatch):
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    quiet = run("serve", "--port", "7999")
+    assert quiet.exit_code == 0, quiet.output
+    assert calls[-1]["host"] == "127.0.0.1" and calls[-1]["port"] == 7999
+    assert "Warning" not in quiet.stderr and "http://127.0.0.1:7999/" in quiet.stderr
+    loud = run("serve", "--host", "0.0.0.0")
+    assert calls[-1]["host"] == "0.0.0.0"
+    assert "Warning: listening on 0.0.0.0" in loud.stderr

@@ -31,3 +31,11 @@ def test_bad_values_are_clear_errors(monkeypatch):
     monkeypatch.setenv("BOT_THREADS", "many")
     with pytest.raises(BotError, match="BOT_THREADS: expected a non-negative int"):
         Settings.load()
+
+
+def test_server_settings_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("BOT_ALLOWED_ORIGINS", "http://a.example, http://b.example")
+    monkeypatch.setenv("BOT_PORT", "8080")
+    settings = Settings.load()
+    assert settings.origins == ["http://a.example", "http://b.example"]
+    assert (settings.port, settings.host) == (8080, "127.0.0.1")
