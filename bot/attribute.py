@@ -266,11 +266,21 @@ def attribute(
 
 
 def _names(text: str) -> set[str]:
+    """Capitalized words that may name someone or something: "Abbas", "Egypt", "NP".
+
+    Function words capitalized at a sentence start ("This", "By") are not names; a hyphenated
+    name counts by its parts, as the support's words are split the same way.
+    """
     names = set()
     for match in _NAME.finditer(text):
         word = re.sub(r"['’]s$", "", match.group())
-        if word not in _NOT_NAMES:
-            names.add(word.lower())
+        if word in _NOT_NAMES or word.lower() in _STOPWORDS:
+            continue
+        names.update(
+            part.lower()
+            for part in re.split(r"[-']", word)
+            if part[:1].isupper() and part.lower() not in _STOPWORDS
+        )
     return names
 
 

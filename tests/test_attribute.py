@@ -101,3 +101,13 @@ def test_a_negation_elsewhere_in_the_source_does_not_count():
     source = 'Speaking in Herzliya, he warned "We do not have all the time in the world".'
     assert not drops_negation("The conference was held in Herzliya.", source)
     assert drops_negation("He said we have all the time in the world.", source)
+
+
+def test_function_words_and_hyphenated_terms_are_read_fairly():
+    reply = parse_reply("This is usually the size of the input in bits.")
+    support = "The time is a function of the size of the input in bits."
+    assert grounding_problem("By what is the time measured?", reply, support) is None
+    reply = parse_reply("It runs in less than quadratic time.")
+    support = "The best algorithm for the NP-complete knapsack problem runs in quadratic time."
+    assert grounding_problem("How fast is an NP-complete solver?", reply, support) is None
+    assert grounding_problem("How fast is an NP-hard solver?", reply, "Sorting is fast.")
