@@ -19,14 +19,14 @@ def test_rrf_rewards_agreement_between_rankings():
     assert set(ids) == {1, 2, 3, 4}
 
 
-def test_hybrid_search_finds_the_chunk_with_the_answer(settings):
+def news_index(settings, sentences_per_chunk: int):
     doc = document_from_text(TEXT, doc_id="news")
-    index = build_index(
-        [doc],
-        HashingEmbedder(),
-        settings.replace(chunk_sentences=2, chunk_overlap=0),
-        progress=False,
-    )
+    chunking = settings.replace(chunk_sentences=sentences_per_chunk, chunk_overlap=0)
+    return build_index([doc], HashingEmbedder(), chunking, progress=False)
+
+
+def test_hybrid_search_finds_the_chunk_with_the_answer(settings):
+    index = news_index(settings, 2)
     retriever = Retriever(index, HashingEmbedder())
     for query, expected in [
         ("What did the orchestra play?", "Mahler"),
@@ -38,13 +38,7 @@ def test_hybrid_search_finds_the_chunk_with_the_answer(settings):
 
 
 def test_bm25_ignores_chunks_sharing_no_word(settings):
-    doc = document_from_text(TEXT, doc_id="news")
-    index = build_index(
-        [doc],
-        HashingEmbedder(),
-        settings.replace(chunk_sentences=1, chunk_overlap=0),
-        progress=False,
-    )
+    index = news_index(settings, 1)
     retriever = Retriever(index, HashingEmbedder())
     [ranking] = retriever.bm25_ranking(["cathedral"], depth=10)
     assert [index.chunks[i].text for i in ranking] == [
