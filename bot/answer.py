@@ -283,6 +283,18 @@ class Bot:
         answer.ttft_s = first_token if first_token is not None else answer.latency_s
         yield answer
 
+    def warm_up(self) -> None:
+        """Process the fixed prompt prefix (instructions and the whole document) ahead of the
+        first question, so that llama.cpp's prefix cache makes that question fast too."""
+        if self.fits_whole(None) is None:
+            return  # a long document's prompt changes with every question: nothing to reuse
+        passages = self.passages(list, None)
+        messages = build_messages(
+            load_template(self.settings.prompts_dir, "system"), passages, "Hello", ()
+        )
+        for _ in self.llm.stream(messages, max_tokens=1):
+            pass
+
     def ask(
         self,
         question: str,

@@ -135,10 +135,13 @@ def ask(question: str, as_json: bool, **options) -> None:
 @friendly_errors
 def chat(**options) -> None:
     """Talk about the document in the terminal. /new starts over, /quit leaves."""
+    import threading
+
     from bot.answer import Conversation, open_bot
 
     settings = load_settings(**options)
     bot = open_bot(settings)
+    threading.Thread(target=bot.warm_up, daemon=True).start()  # while the user types
     conversation = Conversation(bot)
     click.echo(f"Ask about {settings.doc.name}. /new starts a new conversation, /quit leaves.")
     while True:
@@ -270,6 +273,8 @@ def _embedder_path(name: str) -> str | None:
 @friendly_errors
 def serve(allowed_origins: tuple[str, ...], **options) -> None:
     """Serve the chat page, /api/ask and /v1/chat/completions."""
+    import threading
+
     import uvicorn
 
     from bot.answer import open_bot
@@ -292,6 +297,8 @@ def serve(allowed_origins: tuple[str, ...], **options) -> None:
         settings.root_path,
         [e for e in examples if e.strip()],
     )
+    # The first question should not pay for reading the article: read it while the page loads.
+    threading.Thread(target=bot.warm_up, daemon=True).start()
     url = f"http://{settings.host}:{settings.port}{settings.root_path}/"
     click.echo(f"Chat on {settings.doc.name} at {url}", err=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

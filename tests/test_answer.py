@@ -168,3 +168,11 @@ def test_a_fact_is_not_pinned_on_the_person_the_conversation_was_about(settings,
     assert chat.ask("Who opened the new bridge?").answerable
     answer = chat.ask("What did she call the project?")
     assert not answer.answerable and "doe" in answer.note
+
+
+def test_warm_up_reads_the_same_prefix_the_first_question_will(settings, tiny_doc):
+    bot = make_bot(settings, tiny_doc, "NOT IN DOCUMENT")
+    bot.warm_up()
+    bot.ask("Who opened the bridge?")
+    warm, first = bot.llm.calls[0], bot.llm.calls[1]
+    assert warm[0] == first[0], "same system message: llama.cpp reuses its cached state"
