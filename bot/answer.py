@@ -325,13 +325,8 @@ class Conversation:
             yield event
 
     def ask(self, question: str, on_token: Callable[[str], None] | None = None) -> Answer:
-        answer = None
-        for event in self.stream(question):
-            if isinstance(event, Answer):
-                answer = event
-            elif on_token:
-                on_token(event)
-        assert answer is not None
+        answer = self.bot.ask(question, self.turns, self.doc_id, on_token)
+        self.turns.append(Turn(answer.question, answer.text))
         return answer
 
 

@@ -8,158 +8,22 @@ from dataclasses import dataclass
 
 from bot.prompt import Passage
 
-REFUSAL_MARKER = "NOT IN DOCUMENT"
+REFUSAL_MARKER = "NOT IN DOCUMENT"  # what prompts/*.txt tell the model to reply
 _CITATION = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
 _REFUSAL = re.compile(r"\bnot\s+in\s+(?:the\s+)?document\b", re.I)
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "for",
-        "and",
-        "or",
-        "but",
-        "nor",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "am",
-        "do",
-        "does",
-        "did",
-        "what",
-        "who",
-        "whom",
-        "whose",
-        "which",
-        "when",
-        "where",
-        "why",
-        "how",
-        "that",
-        "this",
-        "these",
-        "those",
-        "it",
-        "its",
-        "he",
-        "she",
-        "they",
-        "them",
-        "his",
-        "her",
-        "their",
-        "there",
-        "here",
-        "with",
-        "by",
-        "from",
-        "as",
-        "about",
-        "into",
-        "over",
-        "than",
-        "then",
-        "so",
-        "if",
-        "not",
-        "no",
-        "yes",
-        "any",
-        "all",
-        "some",
-        "i",
-        "you",
-        "we",
-        "our",
-        "your",
-        "my",
-        "me",
-        "us",
-        "has",
-        "have",
-        "had",
-        "will",
-        "would",
-        "can",
-        "could",
-        "should",
-        "may",
-        "might",
-        "must",
-        "say",
-        "said",
-        "says",
-        "tell",
-        "told",
-        "according",
-        "article",
-        "document",
-        "text",
-    ]
+    "a an the of to in on at for and or but nor is are was were be been being am do does did "
+    "what who whom whose which when where why how that this these those it its he she they "
+    "them his her their there here with by from as about into over than then so if not no yes "
+    "any all some i you we our your my me us has have had will would can could should may "
+    "might must say said says tell told according article document text".split()
 )
 _PRONOUN = re.compile(r"\b(?:he|she|they|his|her|their|him|them)\b", re.I)
 _NAME_RUN = re.compile(r"\b[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)+")
 _NAME = re.compile(r"\b[A-Z][A-Za-z]+(?:[-'][A-Za-z]+)*")
-_NOT_NAMES = frozenset(
-    [
-        "I",
-        "What",
-        "Who",
-        "Whom",
-        "Whose",
-        "Which",
-        "When",
-        "Where",
-        "Why",
-        "How",
-        "Did",
-        "Does",
-        "Do",
-        "Is",
-        "Are",
-        "Was",
-        "Were",
-        "Can",
-        "Could",
-        "Should",
-        "Would",
-        "Will",
-        "Has",
-        "Have",
-        "Had",
-        "The",
-        "A",
-        "An",
-        "In",
-        "On",
-        "At",
-        "If",
-        "And",
-        "But",
-        "Or",
-        "Yes",
-        "No",
-        "Not",
-        "According",
-        "Tell",
-        "Give",
-        "List",
-        "Name",
-        "Please",
-    ]
-)
+# Words that start a question or a request but name nothing.
+_NOT_NAMES = frozenset("give list name please explain describe".split())
 
 
 CITED_BONUS = 0.25
@@ -197,7 +61,7 @@ def could_be_refusal(text: str) -> bool:
     """True while a reply being streamed is, or may still become, the refusal marker."""
     start = " ".join(text.lower().split())
     return bool(_REFUSAL.search(text)) or any(
-        form.startswith(start) for form in ("not in document", "not in the document")
+        form.startswith(start) for form in (REFUSAL_MARKER.lower(), "not in the document")
     )
 
 
@@ -274,7 +138,7 @@ def _names(text: str) -> set[str]:
     names = set()
     for match in _NAME.finditer(text):
         word = re.sub(r"['’]s$", "", match.group())
-        if word in _NOT_NAMES or word.lower() in _STOPWORDS:
+        if word.lower() in _STOPWORDS or word.lower() in _NOT_NAMES:
             continue
         names.update(
             part.lower()
