@@ -336,7 +336,6 @@ def open_bot(
     llm=None,
     embedder=None,
     log: Callable[[str], None] | None = None,
-    rebuild: bool = False,
 ) -> Bot:
     """Load (or build) the index of the documents, the embedder and the chat model."""
     from bot.documents import load_document
@@ -346,5 +345,5 @@ def open_bot(
 
     documents = documents if documents is not None else [load_document(settings.doc)]
     embedder = embedder or load_embedder(settings.embedder)
-    index = open_index(documents, embedder, settings, rebuild=rebuild, log=log)
+    index = open_index(documents, embedder, settings, log=log)
     return Bot(index, llm or load_llm(settings), embedder, settings)

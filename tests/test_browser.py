@@ -11,23 +11,12 @@ import pytest
 from bot.answer import open_bot
 from bot.server import create_app
 from bot.settings import Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LIEBERMAN = "Rasmussen also met with Israel’s Foreign Minister Avigdor Lieberman"
-
-
-def serve_in_thread(app):
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.05)
-    return server, thread, server.servers[0].sockets[0].getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +36,8 @@ def bot_url(tmp_path_factory, intranet):
     settings = Settings.load(model="0.5b", index_dir=tmp_path_factory.mktemp("index"))
     bot = open_bot(settings, log=lambda message: None)
     app = create_app(bot, "0.5b", allowed_origins=[intranet], examples=["What did Lieberman say?"])
-    server, thread, port = serve_in_thread(app)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with running(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

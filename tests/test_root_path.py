@@ -5,8 +5,8 @@ import pytest
 from bot.documents import load_document
 from bot.server import create_app
 from bot.settings import Settings
-from tests.conftest import ARTICLE, make_bot
-from tests.test_browser import CHROMIUM, ask, off_origin, serve_in_thread
+from tests.conftest import ARTICLE, make_bot, running
+from tests.test_browser import CHROMIUM, ask, off_origin
 
 pytestmark = pytest.mark.browser
 
@@ -52,14 +52,11 @@ def proxied(tmp_path_factory):
         index_dir=tmp_path_factory.mktemp("index"), model="fake", embedder="hashing"
     )
     bot = make_bot(settings, load_document(ARTICLE))
-    app_server, app_thread, app_port = serve_in_thread(create_app(bot, "fake", root_path="/bot"))
-    proxy_server, proxy_thread, proxy_port = serve_in_thread(
-        prefix_proxy("/bot", f"http://127.0.0.1:{app_port}")
-    )
-    yield f"http://127.0.0.1:{proxy_port}"
-    for server, thread in ((proxy_server, proxy_thread), (app_server, app_thread)):
-        server.should_exit = True
-        thread.join(10)
+    with (
+        running(create_app(bot, "fake", root_path="/bot")) as app_url,
+        running(prefix_proxy("/bot", app_url)) as proxy_url,
+    ):
+        yield proxy_url
 
 
 def test_chat_works_under_a_path_prefix(proxied):

@@ -1,14 +1,13 @@
 """The HTTP API and the Gradio API over the real pipeline, with the fake model for speed."""
 
 import json
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
 
 from bot.server import create_app
-from tests.conftest import ARTICLE, make_bot
+from tests.conftest import ARTICLE, make_bot, running
 
 TEXT = ARTICLE.read_text(encoding="utf-8")
 
@@ -148,20 +147,10 @@ def test_eight_concurrent_clients_get_their_own_answers(client):
 
 
 def test_gradio_client_calls_the_ask_endpoint(bot):
-    import uvicorn
     from gradio_client import Client
 
-    app = create_app(bot, "fake")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        line = client.predict("What did Netanyahu insist on?", [], api_name="/ask")
-        assert line["answerable"] and line["sources"][0]["text"].startswith("Netanyahu insists")
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with running(create_app(bot, "fake")) as url:
+        line = Client(url + "/", verbose=False).predict(
+            "What did Netanyahu insist on?", [], api_name="/ask"
+        )
+    assert line["answerable"] and line["sources"][0]["text"].startswith("Netanyahu insists")
