@@ -124,6 +124,7 @@ def ask(question: str, as_json: bool, **options) -> None:
     from bot.answer import open_bot
 
     bot = open_bot(load_settings(**options))
+    bot.warm_up()  # restores the article's evaluated prompt when a run before saved it
     if as_json:
         click.echo(json.dumps(bot.ask(question).to_result(), ensure_ascii=False))
     else:
@@ -191,6 +192,7 @@ def evaluate(qa: Path, out: Path, as_json: bool, **options) -> None:
     def default_bot() -> Bot:
         if not default:
             default.append(open_bot(settings, llm=llm, embedder=embedder))
+            default[0].warm_up()
         return default[0]
 
     def bot_for(document) -> Bot:

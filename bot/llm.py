@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
+from bot import atomic
 from bot.errors import BotError
 from bot.settings import Settings
 
@@ -61,6 +65,62 @@ class LlamaCppLLM:
 
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    @property
+    def fingerprint(self) -> str:
+        """What a saved prompt state depends on, besides the prompt: file, context, library."""
+        import llama_cpp
+
+        stat = Path(self.name).stat()
+        return (
+            f"{self.name}:{stat.st_size}:{stat.st_mtime_ns}:{self.llama.n_ctx()}:"
+            f"{llama_cpp.__version__}"
+        )
+
+    def save_state(self, path: Path) -> None:
+        """Store the evaluated prompt (KV cache and tokens) so a new process can skip reading it.
+
+        Only the last logits row matters for the next token, and llama.cpp recomputes it when
+        the next prompt extends this one, so the per-token logits (hundreds of MB) are not kept.
+        """
+        with self.lock:
+            state = self.llama.save_state()
+        with atomic.atomic_file(path, "wb") as handle:
+            np.savez(
+                handle,
+                input_ids=state.input_ids,
+                n_tokens=state.n_tokens,
+                seed=state.seed,
+                llama_state=np.frombuffer(state.llama_state, np.uint8),
+            )
+
+    def load_state(self, path: Path) -> bool:
+        """Restore a state saved by `save_state`; False (and the file removed) if it is unusable."""
+        from llama_cpp import LlamaState
+
+        try:
+            with np.load(path) as data:
+                raw = data["llama_state"].tobytes()
+                state = LlamaState(
+                    input_ids=data["input_ids"],
+                    n_tokens=int(data["n_tokens"]),
+                    scores=np.zeros((1, self.llama.n_vocab()), dtype=np.float32),
+                    llama_state=raw,
+                    llama_state_size=len(raw),
+                    seed=int(data["seed"]),
+                )
+            if len(state.input_ids) != self.llama.n_ctx():
+                raise ValueError("saved for another context size")
+            with self.lock:
+                self.llama.load_state(state)
+            return True
+        except FileNotFoundError:
+            return False
+        except Exception:  # truncated, corrupt or foreign: recompute rather than trust it
+            Path(path).unlink(missing_ok=True)
+            with self.lock:
+                self.llama.reset()
+            return False
 
 
 class FakeLLM:

@@ -174,3 +174,24 @@ def test_dev_article_set_stays_above_its_measured_floor(bot, tmp_path):
     assert metrics["offset_mismatches"] == 0
     for name, floor in FLOORS.items():
         assert metrics[name] >= floor, (name, metrics)
+
+
+def test_saved_prompt_state_is_restored_and_a_damaged_one_is_not_trusted(bot, tmp_path):
+    from bot.llm import LlamaCppLLM
+
+    bot.warm_up()
+    state = tmp_path / "prefix.npz"
+    bot.llm.save_state(state)
+    assert 0 < state.stat().st_size < 100_000_000, "no per-token logits in the file"
+    fresh = LlamaCppLLM(bot.llm.name, bot.settings)
+    assert fresh.load_state(state)
+    original, bot.llm = bot.llm, fresh
+    try:
+        answer = bot.ask("What did Netanyahu insist on?")
+        assert answer.answerable and "security guarantees" in answer.text
+        state.write_bytes(state.read_bytes()[:1000])
+        assert not fresh.load_state(state) and not state.exists()
+        again = bot.ask("What did Netanyahu insist on?")
+        assert again.text == answer.text
+    finally:
+        bot.llm = original
