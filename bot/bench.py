@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import statistics
 import time
 from datetime import date
@@ -100,6 +101,7 @@ def main() -> None:
             max(build_times),
         ),
     ]
+    peak_rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
     lines = [
         START,
         "## Speed and dev-set quality (`make bench`)",
@@ -114,6 +116,8 @@ def main() -> None:
         "",
         f"Index build rate: {sentences / statistics.median(build_times):.0f} sentences/s "
         "(split, chunk, embed, FAISS and BM25).",
+        "",
+        f"Peak memory of the whole run (RSS): {peak_rss_gb:.2f} GB.",
         "",
         f"## Quality on `{args.qa.name}` (same run)",
         "",
