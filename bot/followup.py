@@ -20,8 +20,13 @@ def is_follow_up(question: str) -> bool:
     return bool(_LEANS_BACK.search(question)) or len(question.split()) <= _ELLIPTIC_WORDS
 
 
-def resolve(question: str, history: Sequence[Turn]) -> str:
-    """The question, with the question it follows attached when it cannot stand alone."""
-    if not history or not is_follow_up(question):
+def resolve(question: str, history: Sequence[Turn], depth: int = 3) -> str:
+    """The question, with the question it follows attached when it cannot stand alone.
+
+    That earlier question is resolved the same way, so "Where?" after "For how long?" after
+    "What did Abbas say?" still reaches Abbas (up to `depth` questions back).
+    """
+    if not history or depth == 0 or not is_follow_up(question):
         return question
-    return f"{question} (about: {history[-1].question})"
+    previous = resolve(history[-1].question, history[:-1], depth - 1)
+    return f"{question} (about: {previous})"

@@ -18,3 +18,14 @@ def test_a_standalone_question_is_left_alone():
     assert not is_follow_up(question)
     assert resolve(question, HISTORY) == question
     assert resolve("For how long?", []) == "For how long?"
+
+
+def test_a_chain_of_follow_ups_keeps_its_subject():
+    history = [*HISTORY, Turn("For how long?", "For a limited time.")]
+    resolved = resolve("Where?", history)
+    assert resolved == (
+        "Where? (about: For how long? (about: What did Abbas say about peacekeepers?))"
+    )
+    long_chain = [Turn("Who?", "x")] * 10
+    assert resolved.count("(about:") == 2
+    assert resolve("Why?", long_chain).count("(about:") == 3
