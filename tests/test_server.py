@@ -154,3 +154,31 @@ def test_gradio_client_calls_the_ask_endpoint(bot):
             "What did Netanyahu insist on?", [], api_name="/ask"
         )
     assert line["answerable"] and line["sources"][0]["text"].startswith("Netanyahu insists")
+
+
+CONNECTIONS: list = []
+WATCHING: list = []
+
+
+def _watch_connections(event, args):
+    if WATCHING and event in ("socket.connect", "socket.getaddrinfo"):
+        CONNECTIONS.append((event, repr(args)[:200]))
+
+
+def test_the_app_phones_no_one(bot):
+    """Build the app, load the page and answer, watching every socket the process opens."""
+    import sys
+    import time
+
+    sys.addaudithook(_watch_connections)
+    WATCHING.append(True)
+    try:
+        with TestClient(create_app(bot, "fake")) as local:  # in-process: no socket of its own
+            assert local.get("/").status_code == 200
+            assert local.post(
+                "/api/ask", json={"question": "What did Netanyahu insist on?"}
+            ).json()["answerable"]
+            time.sleep(1)  # give any background "telemetry" thread its chance
+    finally:
+        WATCHING.clear()
+    assert CONNECTIONS == []
