@@ -93,6 +93,7 @@ class LlamaCppLLM:
                 seed=state.seed,
                 llama_state=np.frombuffer(state.llama_state, np.uint8),
             )
+        prune_saved_states(Path(path).parent)
 
     def load_state(self, path: Path) -> bool:
         """Restore a state saved by `save_state`; False (and the file removed) if it is unusable."""
@@ -121,6 +122,16 @@ class LlamaCppLLM:
             with self.lock:
                 self.llama.reset()
             return False
+
+
+SAVED_STATES_KEPT = 8  # one per model, document and prompt version in recent use
+
+
+def prune_saved_states(directory: Path, keep: int = SAVED_STATES_KEPT) -> None:
+    """Keep the most recently written prompt states; older ones belong to old prompts."""
+    states = sorted(Path(directory).glob("*.npz"), key=lambda p: p.stat().st_mtime_ns)
+    for stale in states[:-keep] if keep else states:
+        stale.unlink(missing_ok=True)
 
 
 class FakeLLM:

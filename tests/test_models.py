@@ -89,3 +89,16 @@ def test_registered_models_point_at_installed_parts():
     for spec in models.CHAT_MODELS.values():
         assert spec.part_file(1).is_file()
         assert spec.part_file(spec.parts).name == f"part{spec.parts:02d}.bin"
+
+
+def test_only_the_most_recent_prompt_states_are_kept(tmp_path):
+    from bot.llm import prune_saved_states
+
+    for number in range(10):
+        state = tmp_path / f"state{number}.npz"
+        state.write_bytes(b"x")
+        os.utime(state, ns=(number * 10**9, number * 10**9))
+    (tmp_path / ".state.npz.abc.tmp").write_bytes(b"being written")
+    prune_saved_states(tmp_path, keep=8)
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == [f"state{n}.npz" for n in range(2, 10)]
+    assert (tmp_path / ".state.npz.abc.tmp").exists()
