@@ -77,13 +77,14 @@ def parse_reply(raw: str) -> Reply:
     return Reply(text=text, cited=cited, refused=refused)
 
 
+def _tokens(text: str) -> list[str]:
+    """Lower-cased words, with curly apostrophes made straight ("didn’t" -> "didn't")."""
+    return _WORD.findall(text.lower().replace("’", "'"))
+
+
 def content_words(text: str) -> set[str]:
     """Lower-cased words minus stop words, crudely stemmed so 'offers' meets 'offer'."""
-    return {
-        _stem(w)
-        for w in _WORD.findall(text.lower().replace("’", "'"))
-        if w not in _STOPWORDS and len(w) > 1
-    }
+    return {_stem(w) for w in _tokens(text) if w not in _STOPWORDS and len(w) > 1}
 
 
 def _stem(word: str) -> str:
@@ -208,11 +209,10 @@ def drops_negation(answer: str, source: str) -> bool:
     Only a negation governing words the answer repeats counts; a "not" elsewhere in the
     sentence (inside an unrelated quotation, say) does not.
     """
-    answer_tokens = _WORD.findall(answer.lower().replace("’", "'"))
-    if any(_NEGATION.match(t) for t in answer_tokens):
+    if any(_NEGATION.match(t) for t in _tokens(answer)):
         return False
     repeated = content_words(answer)
-    tokens = _WORD.findall(source.lower().replace("’", "'"))
+    tokens = _tokens(source)
     for i, token in enumerate(tokens):
         if _NEGATION.match(token):
             governed = " ".join(tokens[i + 1 : i + 1 + NEGATION_REACH])
