@@ -130,6 +130,8 @@ def build_ui(bot: Bot, model_name: str, examples: Sequence[str] = ()):
                     label="Chat",
                     feedback_options=None,
                     sanitize_html=False,
+                    # No "share" button: it would post the conversation to a hosted service.
+                    buttons=["copy", "copy_all"],
                 )
                 question = gr.Textbox(
                     placeholder="Ask about the article…",
@@ -149,5 +151,7 @@ def build_ui(bot: Bot, model_name: str, examples: Sequence[str] = ()):
         question.submit(respond, [question, chatbot, turns], outputs, api_visibility="private")
         send.click(respond, [question, chatbot, turns], outputs, api_visibility="private")
         clear.click(new_conversation, None, [chatbot, turns, article], api_visibility="private")
+        # The chat's own trash button must forget the conversation too, not just hide it.
+        chatbot.clear(new_conversation, None, [chatbot, turns, article], api_visibility="private")
         gr.api(ask, api_name="ask")
     return blocks
