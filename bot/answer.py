@@ -14,7 +14,6 @@ from bot.attribute import (
     Reply,
     Source,
     attribute,
-    content_words,
     could_be_refusal,
     drops_negation,
     grounding_problem,
@@ -39,18 +38,12 @@ from bot.settings import Settings
 FOCUSED_CHUNKS = 3  # a refusal gets a second look at the best sentences of the top chunks
 FOCUSED_SENTENCES = 3
 CHARS_PER_TOKEN = 4  # rough English average; decides whether a document fits the prompt whole
-STRONG_COVERAGE = 0.5  # share of the question's content words found in one focused sentence
+# The model's own yes/no judgement (a logit margin, see LLM.judge) of "does this sentence state
+# the answer to exactly this question". Measured on the squad dev set: answerable questions'
+# best sentence scores mostly above 0.5, unanswerable ones' mostly below (docs/QUALITY.md).
+SUPPORTED = 0.5  # above this, a refused question gets a second look at the judged sentences
+DOUBTED = 0.0  # below this for every source, an answer is withdrawn
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def question_coverage(question: str, passages: Sequence[Passage]) -> float:
-    """The largest share of the question's content words that one passage contains."""
-    asked = content_words(question)
-    if not asked:
-        return 0.0
-    return max(
-        (len(asked & content_words(p.sentence.text)) / len(asked) for p in passages), default=0.0
-    )
 
 
 @cache
@@ -188,18 +181,13 @@ class Bot:
         focused: Sequence[Passage] = (),
     ) -> Generator[str, None, Reply]:
         """Yield what the user sees of the reply as it is generated; return the parsed reply."""
-        titles = {d: self.index.documents[d].document.title for d in {p.doc_id for p in passages}}
         if focused:
             # Same system prompt, so the cached prefix still serves; only the question grows.
-            # When one sentence holds most of the question's words, the answer is almost surely
-            # there, and a small model's reflexive refusal is not offered as a way out.
-            strong = question_coverage(question, focused) > STRONG_COVERAGE
-            name = "focused_strong" if strong else "focused"
-            template = load_template(self.settings.prompts_dir, name)
+            # The judge found the answer in these sentences, so a small model's reflexive
+            # refusal is not offered as a way out.
+            template = load_template(self.settings.prompts_dir, "focused_strong")
             question = focus_question(template, focused, question)
-        messages = build_messages(
-            load_template(self.settings.prompts_dir, "system"), passages, question, history, titles
-        )
+        messages = self._messages(passages, question, history)
         shown = DisplayFilter()
         for piece in self.llm.stream(messages, max_tokens=self.settings.max_tokens):
             delta = shown.feed(piece)
@@ -207,8 +195,41 @@ class Bot:
                 yield delta
         return parse_reply(shown.raw)
 
+    def _messages(
+        self, passages: list[Passage], question: str, history: Sequence[Turn] = ()
+    ) -> list[dict[str, str]]:
+        titles = {d: self.index.documents[d].document.title for d in {p.doc_id for p in passages}}
+        system = load_template(self.settings.prompts_dir, "system")
+        return build_messages(system, passages, question, history, titles)
+
+    def judge(
+        self, question: str, passages: list[Passage], candidates: Sequence[Passage]
+    ) -> list[float] | None:
+        """The model's yes/no margin, per candidate, that it states the answer to the question.
+
+        Asked after the same system prompt as the answer, so llama.cpp reads only the short
+        question each time. None when the model cannot judge (no logits to read).
+        """
+        if not hasattr(self.llm, "judge"):
+            return None
+        template = load_template(self.settings.prompts_dir, "verify")
+        margins = []
+        for p in candidates:
+            ask = (
+                template.replace("{label}", str(p.label))
+                .replace("{sentence}", " ".join(p.sentence.text.split()))
+                .replace("{question}", question)
+            )
+            margins.append(self.llm.judge(self._messages(passages, ask)))
+        return margins
+
     def aliases(self, doc_id: str) -> dict[str, set[str]]:
         return _aliases(self.index.documents[doc_id].document.text)
+
+    @staticmethod
+    def _as_passages(sources: Sequence[Source], passages: Sequence[Passage]) -> list[Passage]:
+        wanted = {(s.doc_id, s.sentence_id) for s in sources}
+        return [p for p in passages if (p.doc_id, p.sentence.id) in wanted]
 
     def _support(self, sources: list[Source]) -> str:
         texts = []
@@ -249,11 +270,8 @@ class Bot:
         passages = self.passages(hits, doc_id)
         first_token: float | None = None
         reply, sources, note = Reply("", [], True), [], ""
+        focus: list[Passage] = []
         for attempt in range(2):
-            # A refusal gets one more look, at the sentences retrieval ranks highest.
-            focus = self.focused(question, hits(), passages) if attempt else []
-            if attempt and not focus:
-                break
             generation = self._generate(passages, question, history, focus)
             while True:
                 try:
@@ -272,6 +290,20 @@ class Bot:
                     # The answer states the opposite of its source; the source itself is true.
                     reply, sources = Reply(sources[0].text, [], False), sources[:1]
                     note = "the answer dropped a negation; quoting its source instead"
+                elif not attempt:
+                    margins = self.judge(question, passages, self._as_passages(sources, passages))
+                    if margins is not None and max(margins) < DOUBTED:
+                        reply, sources = Reply(reply.text, [], True), []
+                        note = "the model judged that none of its sources answers the question"
+                break
+            if attempt or note:
+                break
+            # A refusal gets one more look when the model itself judges that one of the
+            # sentences retrieval ranks highest does state the answer.
+            candidates = self.focused(question, hits(), passages)
+            margins = self.judge(question, passages, candidates) or []
+            focus = [p for p, m in zip(candidates, margins, strict=True) if m > SUPPORTED]
+            if not focus:
                 break
         if reply.refused:
             text = load_template(self.settings.prompts_dir, "refusal")

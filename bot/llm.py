@@ -63,6 +63,35 @@ class LlamaCppLLM:
                 if piece:
                     yield piece
 
+    def judge(self, messages: Messages) -> float:
+        """How much likelier the reply is to start with "Yes" than with "No" (a logit margin).
+
+        One forward pass over what the prompt adds to the cached prefix, and no sampling: a
+        calibrated yes/no that a generated "Yes" would not give.
+        """
+        from llama_cpp import LogitsProcessorList
+
+        seen: list[np.ndarray] = []
+
+        def keep(_ids, scores):
+            seen.append(scores.copy())
+            return scores
+
+        with self.lock:
+            self.llama.create_chat_completion(
+                messages=messages,
+                max_tokens=1,
+                temperature=0.0,
+                logits_processor=LogitsProcessorList([keep]),
+            )
+        logits = seen[0]
+        yes = max(logits[t] for t in self._first_tokens("Yes", "yes"))
+        no = max(logits[t] for t in self._first_tokens("No", "no"))
+        return float(yes - no)
+
+    def _first_tokens(self, *words: str) -> list[int]:
+        return [self.llama.tokenize(w.encode(), add_bos=False, special=False)[0] for w in words]
+
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
@@ -143,9 +172,15 @@ class FakeLLM:
 
     name = "fake"
 
-    def __init__(self, reply: Callable[[Messages], str] | str | None = None):
+    def __init__(
+        self,
+        reply: Callable[[Messages], str] | str | None = None,
+        verdict: Callable[[Messages], float] | float | None = None,
+    ):
         self.reply = reply
-        self.calls: list[Messages] = []
+        self.verdict = verdict
+        self.calls: list[Messages] = []  # what was sent to stream()
+        self.judged: list[Messages] = []  # what was sent to judge()
 
     def stream(
         self, messages: Messages, max_tokens: int, stop: list[str] | None = None
@@ -158,6 +193,21 @@ class FakeLLM:
         else:
             text = extractive_reply(messages)
         yield from re.findall(r"\S+\s*|\s+", text)
+
+    def judge(self, messages: Messages) -> float:
+        """Yes when the quoted sentence holds over a quarter of the question's content words."""
+        from bot.attribute import content_words
+
+        self.judged.append(messages)
+        if self.verdict is not None:
+            return self.verdict(messages) if callable(self.verdict) else float(self.verdict)
+        quoted = re.search(r"^Sentence \[\d+\]: (.*)$", messages[-1]["content"], flags=re.M)
+        asked = re.search(r"^Question: (.*)$", messages[-1]["content"], flags=re.M)
+        if not quoted or not asked:
+            return -1.0
+        words = content_words(asked.group(1))
+        shared = len(words & content_words(quoted.group(1))) / max(1, len(words))
+        return 4 * shared - 1
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())

@@ -39,7 +39,7 @@ def test_a_refusal_gets_a_second_focused_look(settings, tiny_doc):
     bot = make_bot(settings, tiny_doc, lambda messages: next(replies))
     answer = bot.ask("What did critics call the project?")
     assert answer.answerable and "late and expensive" in answer.text
-    second = bot.llm.calls[1]
+    second = bot.llm.calls[1]  # the fake judge says yes: the sentence holds the question's words
     assert second[0] == bot.llm.calls[0][0], "the retry keeps the cached system prompt"
     assert "These sentences of the document" in second[-1]["content"]
     assert "called the project late and expensive" in second[-1]["content"]
@@ -100,20 +100,47 @@ def test_display_filter_holds_back_markers():
     assert out == "Herzliya."
 
 
-def test_strong_lexical_evidence_gets_a_retry_without_the_refusal_option(settings, tiny_doc):
+def test_a_refusal_is_retried_only_with_the_sentences_the_model_judges_to_answer(
+    settings, tiny_doc
+):
     replies = iter(["NOT IN DOCUMENT", "Tom Smith led the critics [3]."])
+
+    def verdict(messages):  # the judge says yes to the critics' sentence only
+        return 2.0 if "Critics, led by" in messages[-1]["content"] else -2.0
+
     bot = make_bot(settings, tiny_doc, lambda messages: next(replies))
+    bot.llm.verdict = verdict
     answer = bot.ask("Which councillor led the critics of the project?")
     assert answer.answerable and answer.sources[0].text.startswith("Critics, led by")
     retry = bot.llm.calls[1][-1]["content"]
     assert "hold the words of the question" in retry and "NOT IN DOCUMENT" not in retry
+    assert "Critics, led by" in retry and "opened the new bridge" not in retry
+    judged = bot.llm.judged[0]
+    assert judged[0] == bot.llm.calls[0][0], "the judge reuses the answer's cached prefix"
+    assert "Which councillor led the critics" in judged[-1]["content"]
 
 
-def test_weak_lexical_evidence_keeps_the_refusal_option(settings, tiny_doc):
+def test_a_refusal_the_judge_confirms_is_not_retried(settings, tiny_doc):
     bot = make_bot(settings, tiny_doc, "NOT IN DOCUMENT")
+    bot.llm.verdict = -1.0
     answer = bot.ask("How many tourists visited the harbour festival in July?")
-    assert not answer.answerable
-    assert "NOT IN DOCUMENT" in bot.llm.calls[1][-1]["content"]
+    assert not answer.answerable and answer.text == "The article does not say."
+    assert len(bot.llm.calls) == 1 and bot.llm.judged
+
+
+def test_an_answer_the_judge_rejects_for_every_source_is_withdrawn(settings, tiny_doc):
+    bot = make_bot(settings, tiny_doc, "The bridge links the old town with the harbour [3].")
+    bot.llm.verdict = -0.5
+    answer = bot.ask("How long is the bridge?")
+    assert not answer.answerable and answer.sources == []
+    assert "judged" in answer.note
+
+
+def test_an_answer_the_judge_accepts_stands(settings, tiny_doc):
+    bot = make_bot(settings, tiny_doc, "The bridge links the old town with the harbour [3].")
+    bot.llm.verdict = 0.5
+    answer = bot.ask("What does the bridge link?")
+    assert answer.answerable and answer.sources[0].text.startswith("The bridge links")
 
 
 def test_answer_reaches_the_caller_while_the_model_is_still_generating(settings, tiny_doc):

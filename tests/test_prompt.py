@@ -32,8 +32,10 @@ def test_only_recent_history_is_kept_and_titles_head_each_document():
 def test_shipped_templates_have_their_placeholders():
     prompts = Settings().prompts_dir
     assert "{passages}" in load_template(prompts, "system")
-    focused = load_template(prompts, "focused")
+    focused = load_template(prompts, "focused_strong")
     assert "{passages}" in focused and "{question}" in focused
+    verify = load_template(prompts, "verify")
+    assert all(f"{{{name}}}" in verify for name in ("label", "sentence", "question"))
     passages = number_passages([("d", s) for s in split_sentences("X is 5.")])
     assert "[1] X is 5." in focus_question(focused, passages, "What is X?")
     assert "What is X?" in focus_question(focused, passages, "What is X?")
