@@ -271,6 +271,26 @@ def _embedder_path(name: str) -> str | None:
     help="Origin allowed to call the API and embed the chat; repeatable "
     "[BOT_ALLOWED_ORIGINS, comma-separated].",
 )
+@click.option(
+    "--auth",
+    metavar="USER:PASSWORD",
+    help="Require this login for the page and the APIs (HTTP Basic) [BOT_AUTH].",
+)
+@click.option(
+    "--api-token",
+    metavar="TOKEN",
+    help="Also accept 'Authorization: Bearer TOKEN', for scripts [BOT_API_TOKEN].",
+)
+@click.option(
+    "--rate-limit",
+    type=int,
+    help="Requests (POST) a minute per client address; 0 = no limit (default 30) [BOT_RATE_LIMIT].",
+)
+@click.option(
+    "--max-request-bytes",
+    type=int,
+    help="Largest request body accepted (default 65536) [BOT_MAX_REQUEST_BYTES].",
+)
 @common_options
 @friendly_errors
 def serve(allowed_origins: tuple[str, ...], **options) -> None:
@@ -283,10 +303,22 @@ def serve(allowed_origins: tuple[str, ...], **options) -> None:
     from bot.server import create_app
 
     settings = load_settings(allowed_origins=",".join(allowed_origins) or None, **options)
-    if settings.host not in {"127.0.0.1", "localhost", "::1"}:
-        click.echo(
-            f"Warning: listening on {settings.host} exposes the bot to the network.", err=True
-        )
+    protected = settings.credentials is not None or bool(settings.api_token)  # checks --auth
+    if not _is_loopback(settings.host):
+        if protected:
+            click.echo(
+                f"Note: listening on {settings.host}; the page and the APIs need the login. "
+                "Over plain HTTP it travels readable: put the bot behind HTTPS beyond a "
+                "trusted network.",
+                err=True,
+            )
+        else:
+            click.echo(
+                f"Warning: listening on {settings.host} exposes the bot to the network, and "
+                "anyone who can reach it can use it. Require a login with --auth USER:PASSWORD "
+                "(and --api-token TOKEN for scripts).",
+                err=True,
+            )
     bot = open_bot(settings)
     examples_file = settings.doc.with_suffix(".examples.txt")
     examples = (
@@ -304,3 +336,14 @@ def serve(allowed_origins: tuple[str, ...], **options) -> None:
     url = f"http://{settings.host}:{settings.port}{settings.root_path}/"
     click.echo(f"Chat on {settings.doc.name} at {url}", err=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may well resolve to a public address

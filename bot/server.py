@@ -6,27 +6,41 @@ import json
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from bot.answer import Answer, Bot
 from bot.errors import BotError
 from bot.prompt import Turn
+from bot.settings import Settings
+
+
+def _unicode(text: str) -> str:
+    """JSON can carry a lone surrogate (\\ud800), which no UTF-8 reply can echo back."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (it holds a lone surrogate)") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_unicode)]
 
 
 class HistoryTurn(BaseModel):
-    question: str
-    answer: str
+    question: Text
+    answer: Text
 
 
 class AskRequest(BaseModel):
-    question: str
+    question: Text
     history: list[HistoryTurn] = Field(default_factory=list)
 
 
 class ChatMessage(BaseModel):
     role: str
-    content: str
+    content: Text
 
 
 class ChatRequest(BaseModel):
@@ -55,16 +69,34 @@ def create_app(
     allowed_origins: Sequence[str] = (),
     root_path: str = "",
     examples: Sequence[str] = (),
+    settings: Settings | None = None,
 ):
+    """The one app: APIs, then the Gradio page, behind the guard (credentials and limits).
+
+    `settings` gives the guard's settings (auth, api_token, max_request_bytes, rate_limit);
+    by default, the bot's own.
+    """
     import gradio as gr
     from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
     from fastapi.middleware.cors import CORSMiddleware
     from fastapi.responses import JSONResponse, StreamingResponse
 
+    from bot.guard import Guard
     from bot.ui import CSS, HEAD, build_ui
 
+    settings = settings or bot.settings
     # No /docs or /redoc: their pages load scripts from a CDN, and this app stays offline.
     app = FastAPI(title="bot", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    # Innermost of the middlewares, so that CORS preflights are answered before it and its
+    # refusals carry the CORS headers a browser needs to read them.
+    app.add_middleware(
+        Guard,
+        auth=settings.credentials,
+        api_token=settings.api_token,
+        max_request_bytes=settings.max_request_bytes,
+        rate_limit=settings.rate_limit,
+    )
     if allowed_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -84,6 +116,20 @@ def create_app(
     @app.exception_handler(BotError)
     async def bot_error(request: Request, error: BotError) -> JSONResponse:
         return JSONResponse({"error": str(error)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        """One short line per problem, without echoing the (possibly large) input back."""
+        problems = [
+            f"{'.'.join(str(part) for part in e['loc'][1:]) or 'body'}: {e['msg']}"
+            for e in error.errors()[:5]
+        ]
+        return JSONResponse({"error": "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        # The traceback goes to the server's log, never to the client.
+        return JSONResponse({"error": "internal error"}, status_code=500)
 
     @app.post("/api/ask")
     def ask(request: AskRequest) -> dict:
@@ -149,6 +195,8 @@ def create_app(
         head=HEAD,
         ssr_mode=False,
         footer_links=["api"],
+        # No run history: its routes talk to the Hugging Face Hub, and this app stays offline.
+        run_history=False,
     )
 
 

@@ -55,10 +55,21 @@ class Settings:
     port: int = 7860
     root_path: str = ""  # path prefix when served behind a reverse proxy
     allowed_origins: str = ""  # comma-separated origins that may call the API and embed the chat
+    auth: str = field(default="", repr=False)  # user:password that the page and the APIs require
+    api_token: str = field(default="", repr=False)  # a bearer token the APIs accept, for scripts
+    max_request_bytes: int = 64 * 1024  # larger request bodies get 413; 0 = no limit
+    rate_limit: int = 30  # requests (POST) a minute per client address; 0 = no limit
 
     @property
     def origins(self) -> list[str]:
         return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        """The --auth pair, checked: (user, password), or None when no password is set."""
+        from bot.guard import parse_auth
+
+        return parse_auth(self.auth)
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:

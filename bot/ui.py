@@ -78,6 +78,20 @@ def render_answer(answer: Answer) -> str:
     return f"<div class='bot-answer'>{html.escape(answer.text)}</div>{sources}"
 
 
+def history_turns(history: object) -> list[Turn]:
+    """The `history` argument of the /ask API, checked: a list of {"question", "answer"}."""
+    if history is None:
+        return []
+    if not isinstance(history, list) or not all(
+        isinstance(t, dict)
+        and isinstance(t.get("question"), str)
+        and isinstance(t.get("answer"), str)
+        for t in history
+    ):
+        raise BotError('history must be a list of {"question": "...", "answer": "..."} turns')
+    return [Turn(t["question"], t["answer"]) for t in history]
+
+
 def build_ui(bot: Bot, model_name: str, examples: Sequence[str] = ()):
     import gradio as gr
 
@@ -112,8 +126,10 @@ def build_ui(bot: Bot, model_name: str, examples: Sequence[str] = ()):
 
     def ask(question: str, history: list[dict] | None = None) -> dict:
         """Answer one question; `history` is a list of {"question", "answer"} turns."""
-        turns = [Turn(t["question"], t["answer"]) for t in (history or [])]
-        return bot.ask(question, turns).to_result()
+        try:
+            return bot.ask(question, history_turns(history)).to_result()
+        except BotError as error:  # the caller's mistake: a message, no traceback in the log
+            raise gr.Error(str(error), print_exception=False) from None
 
     with gr.Blocks(title="Ask the article", analytics_enabled=False) as blocks:
         title = html.escape(indexed.document.title)

@@ -147,3 +147,58 @@ def test_serve_listens_on_loopback_and_warns_otherwise(env, monkeypatch):
     loud = run("serve", "--host", "0.0.0.0")
     assert calls[-1]["host"] == "0.0.0.0"
     assert "Warning: listening on 0.0.0.0" in loud.stderr
+    assert "--auth USER:PASSWORD" in loud.stderr
+    for loopback in ("localhost", "::1", "127.0.0.2"):
+        assert "Warning" not in run("serve", "--host", loopback).stderr, loopback
+    assert "Warning" in run("serve", "--host", "bot.example.com").stderr
+
+
+def _served_app(monkeypatch):
+    """Make `bot serve` hand its app over instead of serving it."""
+    import uvicorn
+
+    apps = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: apps.append(app))
+    return apps
+
+
+def test_serve_with_auth_protects_the_page_and_the_api(env, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    apps = _served_app(monkeypatch)
+    result = run("serve", "--host", "0.0.0.0", "--auth", "ann:pw", "--api-token", "tok")
+    assert result.exit_code == 0, result.output
+    assert "Warning" not in result.stderr and "Note: listening on 0.0.0.0" in result.stderr
+    assert "HTTPS" in result.stderr
+    with TestClient(apps[-1]) as client:
+        assert client.get("/").status_code == 401
+        assert client.get("/", auth=("ann", "pw")).status_code == 200
+        asked = client.post(
+            "/api/ask",
+            json={"question": "What did Netanyahu insist on?"},
+            headers={"Authorization": "Bearer tok"},
+        )
+        assert asked.status_code == 200 and asked.json()["answerable"]
+
+
+def test_serve_takes_auth_and_limits_from_the_environment(env, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    apps = _served_app(monkeypatch)
+    monkeypatch.setenv("BOT_AUTH", "ann:pw")
+    monkeypatch.setenv("BOT_RATE_LIMIT", "1")
+    assert run("serve").exit_code == 0
+    with TestClient(apps[-1]) as client:
+        assert client.get("/").status_code == 401
+        ask = {"question": "What did Netanyahu insist on?"}
+        assert client.post("/api/ask", json=ask, auth=("ann", "pw")).status_code == 200
+        again = client.post("/api/ask", json=ask, auth=("ann", "pw"))
+        assert again.status_code == 429 and int(again.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize("auth", ["ann", "ann:", ":pw"])
+def test_serve_refuses_a_malformed_auth(env, monkeypatch, auth):
+    apps = _served_app(monkeypatch)
+    result = run("serve", "--auth", auth)
+    assert result.exit_code == 1 and apps == []
+    assert "expected user:password" in result.output and "Traceback" not in result.output
