@@ -29,6 +29,12 @@ def common_options(command):
             help="Where built indexes are kept [BOT_INDEX_DIR]",
         ),
         click.option("--threads", type=int, help="CPU threads for the model [BOT_THREADS]"),
+        click.option(
+            "--llm-url",
+            metavar="URL",
+            help="Generate with an OpenAI-compatible server, e.g. http://host:8000/v1 "
+            "(retrieval and sources stay here) [BOT_LLM_URL]",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -48,6 +54,10 @@ def friendly_errors(command):
             return command(*args, **kwargs)
         except BotError as error:
             click.echo(f"Error: {error}", err=True)
+            sys.exit(1)
+        except OSError as error:  # a full disk, a permission, a path that is a folder
+            where = f": {error.filename}" if error.filename else ""
+            click.echo(f"Error: {error.strerror or error}{where}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
@@ -184,6 +194,8 @@ def evaluate(qa: Path, out: Path, as_json: bool, **options) -> None:
     from bot.llm import load_llm
 
     settings = load_settings(**options)
+    if out.is_dir():
+        raise BotError(f"--out {out} is a directory; give the results file's name")
     conversations = ev.read_question_set(qa)
     embedder = load_embedder(settings.embedder)
     llm = load_llm(settings)
@@ -223,6 +235,7 @@ def info(as_json: bool, **options) -> None:
     report = {
         "bot": __version__,
         "model": chat_model_status(settings.model, settings.home),
+        "llm_url": settings.llm_url or None,
         "embedder": {"name": settings.embedder, "path": _embedder_path(settings.embedder)},
         "document": str(settings.doc),
         "index_dir": index_dir,

