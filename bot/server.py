@@ -81,6 +81,7 @@ def create_app(
     from fastapi.exceptions import RequestValidationError
     from fastapi.middleware.cors import CORSMiddleware
     from fastapi.responses import JSONResponse, StreamingResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from bot.guard import Guard
     from bot.ui import CSS, HEAD, build_ui
@@ -120,11 +121,14 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         """One short line per problem, without echoing the (possibly large) input back."""
-        problems = [
-            f"{'.'.join(str(part) for part in e['loc'][1:]) or 'body'}: {e['msg']}"
-            for e in error.errors()[:5]
-        ]
+        problems = [_problem(e) for e in error.errors()[:5]]
         return JSONResponse({"error": "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"error": str(error.detail)}, status_code=error.status_code, headers=error.headers
+        )
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, error: Exception) -> JSONResponse:
@@ -198,6 +202,14 @@ def create_app(
         # No run history: its routes talk to the Hugging Face Hub, and this app stays offline.
         run_history=False,
     )
+
+
+def _problem(error: dict) -> str:
+    """One line for one validation error, without the input it was about."""
+    if error["type"] == "json_invalid":
+        return f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'decode error')})"
+    where = ".".join(str(part) for part in error["loc"][1:]) or "body"
+    return f"{where}: {error['msg']}"
 
 
 def _extras(answer: Answer) -> dict:
