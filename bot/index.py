@@ -22,6 +22,7 @@ from bot.settings import Settings
 FORMAT_VERSION = 1
 BM25_TOKENIZER = "bm25s-en-stopwords+snowball-english-v1"
 STORE, VECTORS, BM25_DIR, MANIFEST = "store.json", "vectors.faiss", "bm25", "manifest.json"
+EMPTY_TOKEN = "\x00"  # never produced by tokenize(): it drops everything but word characters
 
 
 class StaleIndex(Exception):
@@ -111,7 +112,12 @@ def build_index(
     flat = faiss.IndexFlatIP(vectors.shape[1])
     flat.add(vectors)
     bm25 = bm25s.BM25()
-    bm25.index(tokenize(texts), show_progress=False)
+    tokens = tokenize(texts)
+    if not any(tokens):
+        # Only stop words ("The."): bm25s cannot index an empty vocabulary. A token no query
+        # can produce keeps BM25 working, and empty; the dense ranking still finds the text.
+        tokens = [[EMPTY_TOKEN] for _ in tokens]
+    bm25.index(tokens, show_progress=False)
     manifest = expected_manifest(documents, embedder, settings)
     manifest["counts"] = {
         "documents": len(indexed),
