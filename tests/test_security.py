@@ -274,7 +274,7 @@ def raw_get(base: str, path: str) -> tuple[int, bytes]:
         connection.putrequest("GET", path, skip_accept_encoding=True)
         connection.endheaders()
         reply = connection.getresponse()
-        return reply.status, reply.read()
+        return reply.status, reply.read(64 * 1024)  # enough to see whose file it is
     finally:
         connection.close()
 
