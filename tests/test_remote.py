@@ -116,3 +116,72 @@ def test_cli_reports_an_unreachable_server_without_a_traceback(settings, monkeyp
     assert result.exit_code == 1
     assert "Error: cannot reach the model server" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.integration
+def test_a_real_article_question_through_llama_cpp_server(tmp_path):
+    """llama-cpp-python's own OpenAI-compatible server, on loopback, with the 0.5B model."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from bot.answer import open_bot
+    from bot.models import resolve_chat_model
+    from bot.settings import Settings
+    from tests.conftest import ARTICLE
+
+    settings = Settings.load(model="0.5b", index_dir=tmp_path / "index")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (tmp_path / "server.log").open("wb")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(resolve_chat_model("0.5b", settings.home)),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            str(settings.n_ctx),
+            "--n_threads",
+            str(settings.threads),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,  # a file: llama.cpp's chatter would fill and block a pipe
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "llama_cpp.server did not start in 3 minutes"
+            time.sleep(0.5)
+        bot = open_bot(settings.replace(llm_url=url), log=lambda message: None)
+        assert isinstance(bot.llm, RemoteLLM)
+        answer = bot.ask("What did Lieberman say?")
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+    text = ARTICLE.read_text(encoding="utf-8")
+    assert answer.answerable, answer
+    assert re.search(r"rethink|out of the box|security concept", answer.text, re.I), answer.text
+    source = answer.sources[0]
+    assert source.text.startswith("Rasmussen also met with Israel’s Foreign Minister")
+    assert text[source.start : source.end] == source.text
