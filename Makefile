@@ -47,6 +47,7 @@ eval: install
 	@mkdir -p $(OUT)
 	$(BOT) eval $(SHARED)/data/article_qa_dev.jsonl --out $(OUT)/article_qa_dev.jsonl
 	$(BOT) eval $(SHARED)/data/squad_complexity_dev.jsonl --out $(OUT)/squad_complexity_dev.jsonl
+	$(BOT) eval eval/own_news_dev.jsonl --out $(OUT)/own_news_dev.jsonl
 
 bench: install
 	$(PY) -m bot.bench --out docs/BENCHMARKS.md

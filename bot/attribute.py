@@ -106,8 +106,10 @@ def attribute(
     if reply.refused or not passages:
         return []
     by_label = {p.label: p for p in passages}
-    answer_words = content_words(reply.text)
     question_words = content_words(question)
+    # What the answer adds to the question is what a source must hold: "held in Herzliya" is
+    # supported by the sentence naming Herzliya, not by every sentence about the conference.
+    answer_words = (content_words(reply.text) - question_words) or content_words(reply.text)
 
     def score(p: Passage) -> float:
         words = content_words(p.sentence.text)

@@ -195,7 +195,8 @@ class FakeLLM:
         yield from re.findall(r"\S+\s*|\s+", text)
 
     def judge(self, messages: Messages) -> float:
-        """Yes when the quoted sentence holds over a quarter of the question's content words."""
+        """A clear yes (3.0) when the quoted sentence holds over a quarter of the question's
+        content words, else a clear no (-3.0)."""
         from bot.attribute import content_words
 
         self.judged.append(messages)
@@ -204,10 +205,10 @@ class FakeLLM:
         quoted = re.search(r"^Sentence \[\d+\]: (.*)$", messages[-1]["content"], flags=re.M)
         asked = re.search(r"^Question: (.*)$", messages[-1]["content"], flags=re.M)
         if not quoted or not asked:
-            return -1.0
+            return -3.0
         words = content_words(asked.group(1))
         shared = len(words & content_words(quoted.group(1))) / max(1, len(words))
-        return 4 * shared - 1
+        return 3.0 if shared > 0.25 else -3.0
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())

@@ -111,3 +111,15 @@ def test_function_words_and_hyphenated_terms_are_read_fairly():
     support = "The best algorithm for the NP-complete knapsack problem runs in quadratic time."
     assert grounding_problem("How fast is an NP-complete solver?", reply, support) is None
     assert grounding_problem("How fast is an NP-hard solver?", reply, "Sorting is fast.")
+
+
+def test_the_source_is_the_sentence_holding_what_the_answer_adds_to_the_question():
+    text = (
+        "The annual security conference drew 500 guests. "
+        "The security conference opened with a speech by the mayor. "
+        "This year it was held in Herzliya, north of Tel Aviv."
+    )
+    numbered = number_passages([("d", s) for s in split_sentences(text)])
+    reply = Reply("The security conference was held in Herzliya.", [], False)
+    sources = attribute(reply, "Where was the security conference held?", numbered)
+    assert [s.text for s in sources] == ["This year it was held in Herzliya, north of Tel Aviv."]
