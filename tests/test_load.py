@@ -79,6 +79,15 @@ def test_100_questions_at_concurrency_8(url):
     results = [future.result() for future in futures]
     errors = [(q, status, line) for q, status, line, _ in results if status != 200]
     wrong = [(q, line) for q, status, line, _ in results if status == 200 and not right(q, line)]
+    # A reply for another question, or an answer right for another one: a mixed-up request.
+    mixed_up = [
+        (q, line)
+        for q, line in wrong
+        if line["question"] != q
+        or (
+            line["answerable"] and any(right(o, line | {"question": o}) for o in EXPECTED if o != q)
+        )
+    ]
     latencies = [seconds for *_, seconds in results]
     server = [line["latency_s"] for _, status, line, _ in results if status == 200]
     figures = {
@@ -88,6 +97,8 @@ def test_100_questions_at_concurrency_8(url):
         "distinct_questions": len(EXPECTED),
         "errors": len(errors),
         "wrong_answers": len(wrong),
+        "wrongly_refused": sum(1 for _, line in wrong if not line["answerable"]),
+        "mixed_up": len(mixed_up),
         "total_s": round(total, 1),
         "throughput_per_min": round(60 * REQUESTS / total, 1),
         "latency_p50_s": round(percentile(latencies, 0.50), 2),
@@ -98,9 +109,23 @@ def test_100_questions_at_concurrency_8(url):
     }
     artifacts = ROOT / "tests" / "artifacts"
     artifacts.mkdir(exist_ok=True)
-    (artifacts / "load.json").write_text(json.dumps(figures, indent=2) + "\n")
+    replies = [
+        {
+            "question": q,
+            "status": status,
+            "answerable": line.get("answerable"),
+            "answer": line.get("answer"),
+            "first_source": (line.get("sources") or [{}])[0].get("text"),
+            "note": line.get("note"),
+            "seconds": round(seconds, 2),
+        }
+        for q, status, line, seconds in results
+    ]
+    report = {**figures, "replies": replies}
+    (artifacts / "load.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print("\nload test:", json.dumps(figures))
     assert errors == [], errors[:3]
+    assert mixed_up == [], mixed_up[:3]
     assert wrong == [], wrong[:3]
 
 
