@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
+from bot import index as index_module
 from bot.documents import document_from_text
 from bot.embed import HashingEmbedder
 from bot.index import build_index
@@ -27,7 +30,6 @@ def test_chunk_vectors_are_token_weighted_means_of_their_sentences(settings):
 def test_large_indexes_use_hnsw_and_find_what_flat_finds(settings, monkeypatch):
     import faiss
 
-    from bot import index as index_module
     from bot.index import expected_manifest, load_index, save_index
     from bot.retrieve import Retriever
     from tests.test_retrieve import TEXT
@@ -51,3 +53,34 @@ def test_large_indexes_use_hnsw_and_find_what_flat_finds(settings, monkeypatch):
     assert Retriever(loaded, embedder).dense_ranking(vector, 1000) == Retriever(
         flat, embedder
     ).dense_ranking(vector, 1000)
+
+
+def test_bench_runs_on_tiny_sizes_and_writes_its_section(tmp_path, monkeypatch):
+    """The benchmark's code paths, with the fake model and hashing embedder; no timings checked."""
+    from bot import bench
+
+    monkeypatch.setenv("BOT_MODEL", "fake")
+    monkeypatch.setenv("BOT_EMBEDDER", "hashing")
+    monkeypatch.setenv("BOT_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("BOT_HOME", str(tmp_path / "home"))
+    qa = tmp_path / "qa.jsonl"
+    turns = [
+        {"question": "What did Lieberman say?", "answerable": True, "answers": ["rethink"]},
+        {"question": "What is his job?", "answerable": True, "answers": ["minister"]},
+    ]
+    qa.write_text(json.dumps({"id": "c1", "turns": turns}) + "\n", encoding="utf-8")
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text(
+        f"# Benchmarks\n\nHand-written notes.\n\n{bench.START}\nold figures\n{bench.END}\n\nMore.\n"
+    )
+    monkeypatch.setattr(bench, "RETRIEVAL_QUERIES", 3)
+    monkeypatch.setattr(index_module, "HNSW_FROM", 150)  # the larger size takes the HNSW path
+    bench.main(["--qa", str(qa), "--out", str(out), "--sizes", "40,200", "--copies", "2"])
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("# Benchmarks\n\nHand-written notes.") and text.endswith("More.\n")
+    assert "old figures" not in text and text.count(bench.START) == 1
+    section = text[text.index(bench.START) : text.index(bench.END)]
+    assert "Index build rate:" in section and "sentences/s" in section
+    assert "| 40 | IndexFlatIP |" in section and "| 200 | IndexHNSWFlat |" in section
+    assert "not measured (the model is not llama.cpp here)" in section
+    assert "## Quality on `qa.jsonl`" in section
