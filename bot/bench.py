@@ -282,6 +282,48 @@ def cli_ask_seconds(settings: Settings) -> float:
     return time.perf_counter() - started
 
 
+def cli_serve_seconds(settings: Settings) -> float | None:
+    """Wall clock from `bot serve` in a new process to its first answer over /api/ask."""
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = "from bot.cli import main; main()"
+    args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--model", settings.model]
+    args += ["--index-dir", str(settings.index_dir), "--doc", str(settings.doc)]
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-c", command, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while time.perf_counter() - started < 600 and server.poll() is None:
+            try:
+                if httpx.get(base + "/", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            return None
+        question = {"question": "What did Lieberman say?"}
+        reply = httpx.post(base + "/api/ask", json=question, timeout=600)
+        return time.perf_counter() - started if reply.status_code == 200 else None
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
 # -- the report --------------------------------------------------------------------------
 
 
@@ -376,6 +418,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     scale = retrieval_at_scale(embedder, pool, queries, sizes, settings.top_k)
     sentences, build_times = build_rate(document.text, embedder, settings, args.copies, args.repeat)
     ask_end_to_end = cli_ask_seconds(settings)
+    serve_end_to_end = cli_serve_seconds(settings)
 
     rows = [
         (
@@ -402,6 +445,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             None,
         ),
     ]
+    if serve_end_to_end is not None:
+        rows.append(
+            (
+                "`bot serve` to its first answer over `/api/ask`, new process",
+                serve_end_to_end,
+                None,
+            )
+        )
     peak_rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
     lines = [
         START,

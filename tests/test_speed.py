@@ -82,5 +82,6 @@ def test_bench_runs_on_tiny_sizes_and_writes_its_section(tmp_path, monkeypatch):
     section = text[text.index(bench.START) : text.index(bench.END)]
     assert "Index build rate:" in section and "sentences/s" in section
     assert "| 40 | IndexFlatIP |" in section and "| 200 | IndexHNSWFlat |" in section
+    assert "`bot serve` to its first answer" in section
     assert "not measured (the model is not llama.cpp here)" in section
     assert "## Quality on `qa.jsonl`" in section
