@@ -71,9 +71,15 @@ class Retriever:
             if not tokens:
                 rankings.append([])
                 continue
-            ids, scores = self.index.bm25.retrieve([tokens], k=depth, show_progress=False)
+            scores = self.index.bm25.get_scores(tokens)
             # Chunks sharing no word with the query score 0: they are not a BM25 match at all.
-            rankings.append([int(i) for i, s in zip(ids[0], scores[0], strict=True) if s > 0])
+            # Choosing among the matches alone also spares numpy's argpartition, which crawls
+            # over tens of thousands of tied zeros (17 ms against 0.1 ms at 100,000 chunks).
+            matches = np.flatnonzero(scores > 0)
+            if len(matches) > depth:
+                matches = matches[np.argpartition(-scores[matches], depth - 1)[:depth]]
+            order = np.lexsort((matches, -scores[matches]))  # best first; ties by position
+            rankings.append([int(i) for i in matches[order]])
         return rankings
 
     def search(self, queries: Sequence[str] | str, k: int, doc_id: str | None = None) -> list[Hit]:
