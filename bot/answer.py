@@ -14,6 +14,7 @@ from bot.attribute import (
     Reply,
     Source,
     attribute,
+    content_words,
     could_be_refusal,
     drops_negation,
     grounding_problem,
@@ -38,12 +39,24 @@ from bot.settings import Settings
 FOCUSED_CHUNKS = 3  # a refusal gets a second look at the best sentences of the top chunks
 FOCUSED_SENTENCES = 3
 CHARS_PER_TOKEN = 4  # rough English average; decides whether a document fits the prompt whole
-# The model's own yes/no judgement (a logit margin, see LLM.judge) of "does this sentence state
-# the answer to exactly this question", asked after the answering prompt. On the squad dev set's
-# three best-retrieved sentences (1.5B): answerable questions' best margin is above 1.4 for 88%,
-# unanswerable ones' for 33%; above 1.0 for 93% and 57% (docs/QUALITY.md).
-SUPPORTED = 1.4  # above this, a refused question gets a second look at the judged sentences
-DOUBTED = 1.0  # below this for every source, an answer is withdrawn
+STRONG_COVERAGE = 0.5  # without a judge: share of the question's words in one focused sentence
+# The judge (LLM.judge) gives the model's yes/no logit margin for "does sentence [n] state the
+# answer to exactly this question", asked after the answering prompt. Its two thresholds are
+# measured per model (bot/models.py): a refused question whose best focused sentence scores
+# above the first is asked again without the refusal option; an answer whose every source
+# scores below the second is withdrawn. A model without measured thresholds is not judged.
+
+
+def question_coverage(question: str, passages: Sequence[Passage]) -> float:
+    """The largest share of the question's content words that one passage contains."""
+    asked = content_words(question)
+    if not asked:
+        return 0.0
+    return max(
+        (len(asked & content_words(p.sentence.text)) / len(asked) for p in passages), default=0.0
+    )
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -180,13 +193,15 @@ class Bot:
         question: str,
         history: Sequence[Turn],
         focused: Sequence[Passage] = (),
+        strong: bool = True,
     ) -> Generator[str, None, Reply]:
         """Yield what the user sees of the reply as it is generated; return the parsed reply."""
         if focused:
             # Same system prompt, so the cached prefix still serves; only the question grows.
-            # The judge found the answer in these sentences, so a small model's reflexive
-            # refusal is not offered as a way out.
-            template = load_template(self.settings.prompts_dir, "focused_strong")
+            # When the answer is surely in these sentences, a small model's reflexive refusal
+            # is not offered as a way out.
+            name = "focused_strong" if strong else "focused"
+            template = load_template(self.settings.prompts_dir, name)
             question = focus_question(template, focused, question)
         messages = self._messages(passages, question, history)
         shown = DisplayFilter()
@@ -203,6 +218,13 @@ class Bot:
         system = load_template(self.settings.prompts_dir, "system")
         return build_messages(system, passages, question, history, titles)
 
+    @property
+    def judge_thresholds(self) -> tuple[float, float] | None:
+        """(supported, doubted) when the model can judge and its thresholds were measured."""
+        if not hasattr(self.llm, "judge"):
+            return None
+        return getattr(self.llm, "judge_thresholds", None)
+
     def judge(
         self, question: str, passages: list[Passage], candidates: Sequence[Passage]
     ) -> list[float] | None:
@@ -211,7 +233,7 @@ class Bot:
         Asked after the same system prompt as the answer, so llama.cpp reads only the short
         question each time. None when the model cannot judge (no logits to read).
         """
-        if not hasattr(self.llm, "judge"):
+        if self.judge_thresholds is None:
             return None
         template = load_template(self.settings.prompts_dir, "verify")
         margins = []
@@ -272,8 +294,9 @@ class Bot:
         first_token: float | None = None
         reply, sources, note = Reply("", [], True), [], ""
         focus: list[Passage] = []
+        strong = True
         for attempt in range(2):
-            generation = self._generate(passages, question, history, focus)
+            generation = self._generate(passages, question, history, focus, strong)
             while True:
                 try:
                     delta = next(generation)
@@ -293,17 +316,22 @@ class Bot:
                     note = "the answer dropped a negation; quoting its source instead"
                 elif not attempt:
                     margins = self.judge(question, passages, self._as_passages(sources, passages))
-                    if margins is not None and max(margins) < DOUBTED:
+                    if margins is not None and max(margins) < self.judge_thresholds[1]:
                         reply, sources = Reply(reply.text, [], True), []
                         note = "the model judged that none of its sources answers the question"
                 break
             if attempt or note:
                 break
-            # A refusal gets one more look when the model itself judges that one of the
-            # sentences retrieval ranks highest does state the answer.
+            # A refusal gets one more look at the sentences retrieval ranks highest: those the
+            # model itself judges to state the answer or, with no judge, all of them.
             candidates = self.focused(question, hits(), passages)
-            margins = self.judge(question, passages, candidates) or []
-            focus = [p for p, m in zip(candidates, margins, strict=True) if m > SUPPORTED]
+            margins = self.judge(question, passages, candidates)
+            if margins is None:
+                focus = candidates
+                strong = question_coverage(question, candidates) > STRONG_COVERAGE
+            else:
+                supported = self.judge_thresholds[0]
+                focus = [p for p, m in zip(candidates, margins, strict=True) if m > supported]
             if not focus:
                 break
         if reply.refused:

@@ -30,10 +30,13 @@ class LLM(Protocol):
 class LlamaCppLLM:
     """A GGUF model run in-process by llama.cpp; calls are serialized (it is not thread-safe)."""
 
-    def __init__(self, model_path: str, settings: Settings):
+    def __init__(
+        self, model_path: str, settings: Settings, judge: tuple[float, float] | None = None
+    ):
         from llama_cpp import Llama
 
         self.name = str(model_path)
+        self.judge_thresholds = judge  # (supported, doubted), measured for this model
         self.temperature = settings.temperature
         try:
             self.llama = Llama(
@@ -179,6 +182,7 @@ class FakeLLM:
     ):
         self.reply = reply
         self.verdict = verdict
+        self.judge_thresholds = (1.4, 1.0)  # the 1.5B's; the default verdicts (+-3) are clear
         self.calls: list[Messages] = []  # what was sent to stream()
         self.judged: list[Messages] = []  # what was sent to judge()
 
@@ -239,6 +243,8 @@ def load_llm(settings: Settings) -> LLM:
         return RemoteLLM(settings.llm_url, settings)
     if settings.model == "fake":
         return FakeLLM()
-    from bot.models import resolve_chat_model
+    from bot.models import CHAT_MODELS, resolve_chat_model
 
-    return LlamaCppLLM(str(resolve_chat_model(settings.model, settings.home)), settings)
+    spec = CHAT_MODELS.get(settings.model.strip().lower())
+    path = resolve_chat_model(settings.model, settings.home)
+    return LlamaCppLLM(str(path), settings, judge=spec.judge if spec else None)

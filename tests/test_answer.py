@@ -1,7 +1,8 @@
 import pytest
 
-from bot.answer import DOUBTED, SUPPORTED, Answer, Conversation, DisplayFilter, clean_question
+from bot.answer import Answer, Conversation, DisplayFilter, clean_question
 from bot.errors import BotError
+from bot.llm import FakeLLM
 from bot.prompt import Turn
 from tests.conftest import TINY, make_bot
 
@@ -106,7 +107,11 @@ def test_a_refusal_is_retried_only_with_the_sentences_the_model_judges_to_answer
     replies = iter(["NOT IN DOCUMENT", "Tom Smith led the critics [3]."])
 
     def verdict(messages):  # the judge says yes to the critics' sentence only
-        return SUPPORTED + 0.1 if "Critics, led by" in messages[-1]["content"] else -3.0
+        return (
+            FakeLLM().judge_thresholds[0] + 0.1
+            if "Critics, led by" in messages[-1]["content"]
+            else -3.0
+        )
 
     bot = make_bot(settings, tiny_doc, lambda messages: next(replies))
     bot.llm.verdict = verdict
@@ -122,7 +127,7 @@ def test_a_refusal_is_retried_only_with_the_sentences_the_model_judges_to_answer
 
 def test_a_refusal_the_judge_confirms_is_not_retried(settings, tiny_doc):
     bot = make_bot(settings, tiny_doc, "NOT IN DOCUMENT")
-    bot.llm.verdict = SUPPORTED - 0.1
+    bot.llm.verdict = FakeLLM().judge_thresholds[0] - 0.1
     answer = bot.ask("How many tourists visited the harbour festival in July?")
     assert not answer.answerable and answer.text == "The article does not say."
     assert len(bot.llm.calls) == 1 and bot.llm.judged
@@ -130,7 +135,7 @@ def test_a_refusal_the_judge_confirms_is_not_retried(settings, tiny_doc):
 
 def test_an_answer_the_judge_rejects_for_every_source_is_withdrawn(settings, tiny_doc):
     bot = make_bot(settings, tiny_doc, "The bridge links the old town with the harbour [3].")
-    bot.llm.verdict = DOUBTED - 0.1
+    bot.llm.verdict = FakeLLM().judge_thresholds[1] - 0.1
     answer = bot.ask("How long is the bridge?")
     assert not answer.answerable and answer.sources == []
     assert "judged" in answer.note
@@ -138,7 +143,7 @@ def test_an_answer_the_judge_rejects_for_every_source_is_withdrawn(settings, tin
 
 def test_an_answer_the_judge_accepts_stands(settings, tiny_doc):
     bot = make_bot(settings, tiny_doc, "The bridge links the old town with the harbour [3].")
-    bot.llm.verdict = DOUBTED + 0.1
+    bot.llm.verdict = FakeLLM().judge_thresholds[1] + 0.1
     answer = bot.ask("What does the bridge link?")
     assert answer.answerable and answer.sources[0].text.startswith("The bridge links")
 
@@ -203,3 +208,13 @@ def test_warm_up_reads_the_same_prefix_the_first_question_will(settings, tiny_do
     bot.ask("Who opened the bridge?")
     warm, first = bot.llm.calls[0], bot.llm.calls[1]
     assert warm[0] == first[0], "same system message: llama.cpp reuses its cached state"
+
+
+def test_a_model_without_measured_judge_thresholds_is_not_judged(settings, tiny_doc):
+    replies = iter(["NOT IN DOCUMENT", "NOT IN DOCUMENT"])
+    bot = make_bot(settings, tiny_doc, lambda messages: next(replies))
+    bot.llm.judge_thresholds = None
+    answer = bot.ask("How many tourists visited the harbour festival in July?")
+    assert not answer.answerable and bot.llm.judged == []
+    retry = bot.llm.calls[1][-1]["content"]
+    assert "NOT IN DOCUMENT" in retry, "few of the question's words: the refusal stays an option"
