@@ -16,6 +16,7 @@ from bot.attribute import (
     attribute,
     content_words,
     could_be_refusal,
+    document_names,
     drops_negation,
     grounding_problem,
     name_aliases,
@@ -63,6 +64,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 @cache
 def _aliases(text: str) -> dict[str, set[str]]:
     return name_aliases(text)
+
+
+@cache
+def _document_names(text: str) -> frozenset[str]:
+    return frozenset(document_names(text))
 
 
 @dataclass
@@ -268,7 +274,13 @@ class Bot:
         """The reply's sources, and why it must be withdrawn ("" when it stands)."""
         sources = attribute(reply, question, passages, self.settings.max_sources)
         aliases = {k: v for s in sources for k, v in self.aliases(s.doc_id).items()}
-        note = grounding_problem(asked, reply, self._support(sources), aliases)
+        known = set().union(
+            *(
+                _document_names(self.index.documents[d].document.text)
+                for d in {s.doc_id for s in sources}
+            )
+        )
+        note = grounding_problem(asked, reply, self._support(sources), aliases, known)
         return sources, note or ""
 
     def stream(

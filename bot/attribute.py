@@ -132,16 +132,33 @@ def attribute(
     ]
 
 
-def _names(text: str) -> set[str]:
+def _starts_sentence(text: str, position: int) -> bool:
+    before = text[:position].rstrip(" \t\"'“‘(")
+    return not before or before[-1] in ".?!:;\n"
+
+
+def document_names(text: str) -> set[str]:
+    """Words the document capitalizes inside a sentence, where only names are capitalized."""
+    return {
+        m.group().lower() for m in _NAME.finditer(text) if not _starts_sentence(text, m.start())
+    }
+
+
+def _names(text: str, known: set[str] | None = None) -> set[str]:
     """Capitalized words that may name someone or something: "Abbas", "Egypt", "NP".
 
-    Function words capitalized at a sentence start ("This", "By") are not names; a hyphenated
-    name counts by its parts, as the support's words are split the same way.
+    Function words capitalized at a sentence start ("This", "By") are not names, nor is any
+    sentence-initial word ("Classification of ...", "Wie viel ...") the document (`known`)
+    never capitalizes inside a sentence; a hyphenated name counts by its parts, as the
+    support's words are split the same way.
     """
     names = set()
     for match in _NAME.finditer(text):
         word = re.sub(r"['’]s$", "", match.group())
         if word.lower() in _STOPWORDS or word.lower() in _NOT_NAMES:
+            continue
+        initial = _starts_sentence(text, match.start())
+        if known is not None and initial and word.lower() not in known:
             continue
         names.update(
             part.lower()
@@ -180,6 +197,7 @@ def grounding_problem(
     reply: Reply,
     support: str,
     aliases: dict[str, set[str]] | None = None,
+    known_names: set[str] | None = None,
 ) -> str | None:
     """Why the answer is not grounded in its support text, or None when it is.
 
@@ -194,7 +212,7 @@ def grounding_problem(
     support_words = set(_WORD.findall(support.lower()))
     aliases = aliases or {}
     for origin, text in (("question", question), ("answer", reply.text)):
-        for name in sorted(_names(text)):
+        for name in sorted(_names(text, known_names)):
             if not _mentions(name, support_words) and not aliases.get(name, set()) & support_words:
                 return f"the sources do not mention {name!r} from the {origin}"
     return None

@@ -123,3 +123,20 @@ def test_the_source_is_the_sentence_holding_what_the_answer_adds_to_the_question
     reply = Reply("The security conference was held in Herzliya.", [], False)
     sources = attribute(reply, "Where was the security conference held?", numbered)
     assert [s.text for s in sources] == ["This year it was held in Herzliya, north of Tel Aviv."]
+
+
+def test_a_sentence_initial_word_is_a_name_only_if_the_document_capitalizes_it_inside():
+    from bot.attribute import document_names
+
+    document = "Critics, led by councillor Tom Smith, called the project late. Smith said so."
+    known = document_names(document)
+    assert {"tom", "smith"} <= known and "critics" not in known
+    support = "Critics, led by councillor Tom Smith, called the project late."
+    late = parse_reply("Critics called it late.")
+    assert grounding_problem("Classification of the project: what was it?", late, support) == (
+        "the sources do not mention 'classification' from the question"
+    )
+    assert grounding_problem("Classification of it: what?", late, support, {}, known) is None
+    assert grounding_problem("Wie spät war es?", late, support, {}, known) is None
+    doe = parse_reply("Doe called it late.")
+    assert "doe" in grounding_problem("Who called it late?", doe, support, {}, known | {"doe"})
