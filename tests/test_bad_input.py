@@ -15,7 +15,15 @@ from fastapi.testclient import TestClient
 from bot.cli import main
 from bot.documents import load_document
 from bot.embed import HashingEmbedder
-from bot.index import MANIFEST, STORE, expected_manifest, index_directory, load_index, open_index
+from bot.index import (
+    MANIFEST,
+    SEGMENTS,
+    STORE,
+    expected_manifest,
+    index_directory,
+    load_index,
+    open_index,
+)
 from bot.server import create_app
 from bot.settings import Settings
 from tests.conftest import ARTICLE, ROOT, make_bot
@@ -160,7 +168,6 @@ def test_a_document_over_50_mb_is_refused_before_reading_it(env):
 @pytest.mark.parametrize(
     "command",
     [
-        ["index", "{dir}"],
         ["ask", "--doc", "{dir}", "Hi?"],
         ["chat", "--doc", "{dir}"],
         ["serve", "--doc", "{dir}"],
@@ -168,6 +175,18 @@ def test_a_document_over_50_mb_is_refused_before_reading_it(env):
 )
 def test_a_directory_given_for_a_document_is_refused_by_every_command(env, command):
     refused(run(*[part.format(dir=env) for part in command]), "is a directory")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["index", "{dir}"], ["ask", "--docs", "{dir}", "Hi?"], ["serve", "--docs", "{dir}"]],
+)
+def test_a_folder_without_documents_is_refused(env, command):
+    """A folder is a collection (`bot index DIR`, `--docs DIR`), but it must hold documents."""
+    (env / "pictures").mkdir()
+    (env / "pictures" / "cat.png").write_bytes(b"\x89PNG")
+    folder = env / "pictures"
+    refused(run(*[part.format(dir=folder) for part in command]), f"no documents in {folder}")
 
 
 @pytest.mark.parametrize("command", [["chat"], ["serve"], ["index"], ["info"]])
@@ -312,7 +331,10 @@ def test_cli_answers_from_memory_when_the_disk_is_full(env, monkeypatch):
     result = run("ask", "--json", NETANYAHU)
     assert "Could not save the index" in result.stderr and "No space left" in result.stderr
     assert answered(result)["answerable"]
-    assert list((env / "index").iterdir()) == [], "no half-written index is left behind"
+    left = [p.name for p in (env / "index").iterdir()]
+    assert left in ([], [".segments"]), "no half-written index is left behind"
+    # What is kept is whole: the document's embedded sentences, for the next run to reuse.
+    assert not [p for p in (env / "index").rglob("*") if p.name.endswith(".tmp")]
 
 
 KILLED_WHILE_WRITING = textwrap.dedent("""
@@ -351,7 +373,8 @@ def test_a_process_killed_while_writing_the_index_leaves_a_usable_state(env, had
     assert answered(again)["answerable"]
     assert ("Building the index" in again.stderr) is not had_an_index
     run("index", "--force")
-    assert [p.name for p in directory.parent.iterdir()] == [directory.name], "leftover removed"
+    left = sorted(p.name for p in directory.parent.iterdir())
+    assert left == [SEGMENTS, directory.name], "leftover removed"
 
 
 # The HTTP API ------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ def test_chunk_vectors_are_token_weighted_means_of_their_sentences(settings):
     embedder = HashingEmbedder()
     index = build_index([doc], embedder, settings, progress=False)
     sentences = [s.text for s in index.documents["bridge"].sentences]
-    vectors = embedder.encode(sentences)
+    # Sentence vectors are kept in float16 (per-document segments, reused by later builds).
+    vectors = embedder.encode(sentences).astype(np.float16).astype(np.float32)
     weights = np.array(embedder.token_counts(sentences), dtype=np.float32)
     for n, chunk in enumerate(index.chunks):
         ids = list(chunk.sentence_ids)

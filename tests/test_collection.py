@@ -1,0 +1,334 @@
+"""Many documents: a folder of .txt, .md, .html and .pdf, answered over with the right document
+and sentence, updated incrementally, resumed after an interruption."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bot import index as index_module
+from bot.answer import Bot
+from bot.cli import main
+from bot.documents import find_in, load_documents
+from bot.embed import HashingEmbedder
+from bot.errors import BotError
+from bot.index import SEGMENTS, SegmentStore, collection_directory, open_index
+from bot.llm import FakeLLM
+
+STORM = (
+    "Storm Ida hit the coast of Norway on Tuesday. Winds reached 160 kilometres an hour.\n"
+    "Ferries between Bergen and Stavanger were cancelled until Thursday."
+)
+FINAL_MD = """# Cup final
+
+The **Rovers** beat City 3-1 in the cup final on Saturday. Striker Lena Berg scored
+[twice](https://example.com/goals) in the second half.
+
+- Attendance: 41,000 fans.
+- Coach Ivan Petrov said the team had *earned* the trophy.
+"""
+TELESCOPE_HTML = """<!doctype html><html><head><title>Water on K2-18b</title>
+<script>var tracking = "ignore me";</script><style>p { color: red }</style></head>
+<body><nav>Home | Science | Sport</nav>
+<article><h1>Water on K2-18b</h1>
+<p>The Veritas telescope found water vapour on the exoplanet K2-18b.<br>
+Astronomer Mira Sato led the team at the Tenerife observatory.</p>
+<p>The planet is 124 light years from Earth.</p></article>
+<footer>Copyright 2026 Daily Planet</footer></body></html>
+"""
+MERGER_LINES = [
+    "Nordbank will buy Alpha Credit for 2.4 billion crowns.",
+    "Chief executive Eva Lund expects the deal to close in March.",
+]
+
+
+def tiny_pdf(lines: list[str], title: str) -> bytes:
+    """A one-page PDF with these lines of text and a title, written by hand (no PDF writer)."""
+    content = "BT /F1 12 Tf 72 720 Td 16 TL " + " ".join(f"({line}) '" for line in lines) + " ET"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        "/Resources << /Font << /F1 5 0 R >> >> >>",
+        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        f"<< /Title ({title}) >>",
+    ]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    trailer = f"<< /Size {len(objects) + 1} /Root 1 0 R /Info 6 0 R >>"
+    return out + f"trailer\n{trailer}\nstartxref\n{xref}\n%%EOF\n".encode()
+
+
+@pytest.fixture
+def news(tmp_path: Path) -> Path:
+    folder = tmp_path / "news"
+    for relative, content in {
+        "weather/storm.txt": STORM,
+        "sport/final.md": FINAL_MD,
+        "science/telescope.html": TELESCOPE_HTML,
+    }.items():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text(content, encoding="utf-8")
+    (folder / "business").mkdir()
+    (folder / "business" / "merger.pdf").write_bytes(tiny_pdf(MERGER_LINES, "Nordbank buys"))
+    (folder / "logo.png").write_bytes(b"\x89PNG not a document")
+    (folder / ".draft.txt").write_text("A hidden draft about Storm Ida.", encoding="utf-8")
+    return folder
+
+
+class CountingEmbedder(HashingEmbedder):
+    """The hashing embedder, counting the sentences it embeds; can fail on a chosen call."""
+
+    def __init__(self, fail_on_call: int | None = None):
+        self.texts: list[str] = []
+        self.calls = 0
+        self.fail_on_call = fail_on_call
+
+    def encode(self, texts, progress=False):
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise KeyboardInterrupt
+        self.texts.extend(texts)
+        return super().encode(texts, progress)
+
+
+def collection_settings(settings, folder: Path):
+    return settings.replace(docs=str(folder))
+
+
+def open_collection(settings, embedder, messages=None):
+    documents = load_documents(settings.sources)
+    return open_index(
+        documents,
+        embedder,
+        settings,
+        collection_directory(settings),
+        log=(messages.append if messages is not None else lambda message: None),
+        progress=False,
+    )
+
+
+def test_a_folder_of_mixed_formats_is_read_as_plain_text_with_ids_and_titles(news):
+    documents = {d.id: d for d in load_documents([news])}
+    assert sorted(documents) == [
+        "business/merger.pdf",
+        "science/telescope.html",
+        "sport/final.md",
+        "weather/storm.txt",
+    ], "hidden files and other formats are skipped"
+    html = documents["science/telescope.html"]
+    assert html.title == "Water on K2-18b"
+    assert "Veritas telescope found water vapour" in html.text
+    for noise in ("tracking", "color: red", "Home | Science", "Copyright"):
+        assert noise not in html.text
+    markdown = documents["sport/final.md"]
+    assert markdown.title == "Cup final"
+    assert "The Rovers beat City 3-1" in markdown.text and "scored twice" in markdown.text
+    assert "**" not in markdown.text and "](" not in markdown.text and "#" not in markdown.text
+    pdf = documents["business/merger.pdf"]
+    assert pdf.title == "Nordbank buys"
+    assert "Nordbank will buy Alpha Credit for 2.4 billion crowns." in pdf.text
+    assert documents["weather/storm.txt"].text == STORM
+    assert documents["weather/storm.txt"].path == str((news / "weather/storm.txt").resolve())
+
+
+def test_bad_folders_and_files_get_a_clear_error(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "image.png").write_bytes(b"\x89PNG")
+    with pytest.raises(BotError, match="no documents in"):
+        load_documents([empty])
+    with pytest.raises(BotError, match="does not exist"):
+        load_documents([tmp_path / "missing"])
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4\nthis is not really a pdf")
+    with pytest.raises(BotError, match="PDF"):
+        load_documents([broken])
+
+
+def test_each_question_is_answered_from_the_right_document_and_sentence(settings, news):
+    settings = collection_settings(settings, news)
+    embedder = HashingEmbedder()
+    bot = Bot(open_collection(settings, embedder), FakeLLM(), embedder, settings)
+    expected = {
+        "How many kilometres an hour did the winds reach?": ("weather/storm.txt", "160"),
+        "Who scored twice in the second half?": ("sport/final.md", "Lena Berg"),
+        "What did the Veritas telescope find on K2-18b?": ("science/telescope.html", "vapour"),
+        "How much will Nordbank pay for Alpha Credit?": ("business/merger.pdf", "2.4 billion"),
+    }
+    for question, (doc_id, words) in expected.items():
+        answer = bot.ask(question)
+        assert answer.answerable, question
+        first = answer.sources[0]
+        assert (first.doc_id, words in first.text) == (doc_id, True), question
+        text = bot.index.documents[doc_id].document.text
+        assert text[first.start : first.end] == first.text
+    refused = bot.ask("Who won the election for mayor of Lisbon?")
+    assert not refused.answerable and not refused.sources
+
+
+def test_doc_keeps_a_question_to_one_document(settings, news):
+    settings = collection_settings(settings, news)
+    embedder = HashingEmbedder()
+    bot = Bot(open_collection(settings, embedder), FakeLLM(), embedder, settings)
+    question = "What happened on Saturday?"
+    assert bot.ask(question).sources[0].doc_id == "sport/final.md"
+    kept = bot.ask(question, doc_id="weather/storm.txt")
+    assert {s.doc_id for s in kept.sources} <= {"weather/storm.txt"}
+    documents = [entry.document for entry in bot.index.documents.values()]
+    assert find_in(documents, "weather/storm").id == "weather/storm.txt"
+    assert find_in(documents, "Cup final").id == "sport/final.md"
+    assert find_in(documents, news / "business" / "merger.pdf").id == "business/merger.pdf"
+    with pytest.raises(BotError, match="no document 'sports' in the collection"):
+        find_in(documents, "sports")
+
+
+def test_only_new_and_changed_documents_are_embedded_again(settings, news):
+    settings = collection_settings(settings, news)
+    first = CountingEmbedder()
+    index = open_collection(settings, first)
+    assert len(index.documents) == 4
+    total = len(first.texts)
+    assert total == sum(len(d.sentences) for d in index.documents.values())
+
+    unchanged = CountingEmbedder()
+    messages: list[str] = []
+    open_collection(settings, unchanged, messages)
+    assert unchanged.texts == [] and messages == [], "a fresh index is loaded, not rebuilt"
+
+    (news / "weather" / "storm.txt").write_text(STORM + " Power returned on Friday.\n")
+    (news / "local.txt").write_text("The library reopens on Monday after repairs.\n")
+    (news / "sport" / "final.md").unlink()
+    again = CountingEmbedder()
+    messages = []
+    index = open_collection(settings, again, messages)
+    assert sorted(index.documents) == [
+        "business/merger.pdf",
+        "local.txt",
+        "science/telescope.html",
+        "weather/storm.txt",
+    ]
+    embedded = set(again.texts)
+    assert "Power returned on Friday." in embedded
+    assert "The library reopens on Monday after repairs." in embedded
+    assert not embedded & {s.text for s in index.documents["science/telescope.html"].sentences}
+    assert len(again.texts) == len(index.documents["weather/storm.txt"].sentences) + 1
+    assert any("2 of 4 documents are indexed already" in m for m in messages), messages
+    # The removed document's segment is gone; the others' stay for the next run.
+    store = SegmentStore.beside(collection_directory(settings), again)
+    assert len(list(store.directory.glob("*/*.npz"))) == 4
+
+
+def test_an_interrupted_run_keeps_what_it_finished_and_the_next_run_resumes(
+    settings, news, monkeypatch
+):
+    monkeypatch.setattr(index_module, "BATCH_SENTENCES", 1)  # one document a batch
+    settings = collection_settings(settings, news)
+    interrupted = CountingEmbedder(fail_on_call=3)
+    with pytest.raises(KeyboardInterrupt):
+        open_collection(settings, interrupted)
+    directory = collection_directory(settings)
+    assert not directory.exists(), "no index is saved from an unfinished run"
+    assert not list(directory.parent.rglob("*.tmp")), "no half-written file"
+    kept = len(interrupted.texts)
+    assert kept > 0
+    resumed = CountingEmbedder()
+    messages: list[str] = []
+    index = open_collection(settings, resumed, messages)
+    all_sentences = sum(len(d.sentences) for d in index.documents.values())
+    assert len(resumed.texts) == all_sentences - kept, "only the unfinished documents"
+    assert any("2 of 4 documents are indexed already" in m for m in messages), messages
+    fresh = open_index(
+        load_documents([news]),
+        HashingEmbedder(),
+        settings.replace(index_dir=settings.index_dir.parent / "fresh"),
+        progress=False,
+        log=lambda message: None,
+    )
+    assert np.allclose(
+        index.vectors.reconstruct_n(0, index.vectors.ntotal),
+        fresh.vectors.reconstruct_n(0, fresh.vectors.ntotal),
+    ), "a resumed index is the index a single run builds"
+
+
+def test_a_damaged_segment_is_embedded_again(settings, news):
+    settings = collection_settings(settings, news)
+    open_collection(settings, CountingEmbedder())
+    store = SegmentStore.beside(collection_directory(settings), HashingEmbedder())
+    damaged = sorted(store.directory.glob("*/*.npz"))[0]
+    damaged.write_bytes(b"not a numpy archive")
+    (news / "local.txt").write_text("The library reopens on Monday after repairs.\n")
+    again = CountingEmbedder()
+    index = open_collection(settings, again)
+    assert len(index.documents) == 5
+    assert damaged.exists() and damaged.read_bytes() != b"not a numpy archive"
+    assert len(again.texts) > 1, "the damaged document was embedded again with the new one"
+
+
+# The command line ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOT_MODEL", "fake")
+    monkeypatch.setenv("BOT_EMBEDDER", "hashing")
+    monkeypatch.setenv("BOT_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("BOT_HOME", str(tmp_path / "home"))
+    return tmp_path
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_cli_indexes_a_folder_and_answers_over_it(env, news):
+    built = run("index", news)
+    assert built.exit_code == 0, built.output
+    assert "Index of 4 documents" in built.stdout and "Ask with: bot ask --docs" in built.stdout
+    again = run("index", news)
+    assert "Building" not in again.stderr and "Rebuilding" not in again.stderr
+
+    answer = run("ask", "--docs", news, "--json", "Who scored twice for the Rovers?")
+    assert answer.exit_code == 0, answer.output
+    line = json.loads(answer.stdout)
+    assert line["sources"][0]["doc_id"] == "sport/final.md"
+    assert "Lena Berg" in line["sources"][0]["text"]
+
+    kept = run("ask", "--docs", news, "--doc", "weather/storm", "--json", "What happened?")
+    assert kept.exit_code == 0, kept.output
+    assert {s["doc_id"] for s in json.loads(kept.stdout)["sources"]} <= {"weather/storm.txt"}
+
+    listed = run("docs", "--docs", news, "--json")
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [r["id"] for r in rows] == [
+        "business/merger.pdf",
+        "science/telescope.html",
+        "sport/final.md",
+        "weather/storm.txt",
+    ]
+    assert rows[1]["title"] == "Water on K2-18b" and rows[1]["sentences"] == 5
+
+    wrong = run("ask", "--docs", news, "--doc", "sports", "What happened?")
+    assert wrong.exit_code == 1
+    assert wrong.stderr.strip() == (
+        "Error: no document 'sports' in the collection; `bot docs` lists them"
+    )
+
+
+def test_cli_docs_from_the_environment_and_one_file_stays_one_document(env, news, monkeypatch):
+    monkeypatch.setenv("BOT_DOCS", str(news))
+    answer = run("ask", "--json", "What did the Veritas telescope find?")
+    assert json.loads(answer.stdout)["sources"][0]["doc_id"] == "science/telescope.html"
+    monkeypatch.delenv("BOT_DOCS")
+    single = run("index", news / "weather" / "storm.txt")
+    assert single.exit_code == 0, single.output
+    assert (env / "index" / "storm" / "manifest.json").is_file()
+    assert sorted(p.name for p in (env / "index").iterdir())[0] == SEGMENTS
