@@ -26,8 +26,14 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator:
-    """Open a temporary file beside `path`; it replaces `path` only if the block succeeds."""
+def atomic_file(
+    path: Path, mode: str = "w", encoding: str | None = "utf-8", durable: bool = True
+) -> Iterator:
+    """Open a temporary file beside `path`; it replaces `path` only if the block succeeds.
+
+    `durable=False` skips the fsyncs, for caches that detect their own damage: a crash then
+    may leave an empty or partial file under the final name, never a mix of two versions.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -37,9 +43,11 @@ def atomic_file(path: Path, mode: str = "w", encoding: str | None = "utf-8") -> 
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        if durable:
+            _fsync_dir(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
