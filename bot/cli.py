@@ -119,7 +119,7 @@ def index(paths: tuple[Path, ...], force: bool, index_dir: Path | None) -> None:
         directory = collection_directory(settings)
     else:
         directory = index_directory(documents, settings)
-    embedder = load_embedder(settings.embedder)
+    embedder = load_embedder(settings.embedder, settings.embed_threads)
     built = open_index(documents, embedder, settings, directory=directory, rebuild=force)
     counts = built.manifest.get("counts", {})
     what = (
@@ -414,9 +414,12 @@ def serve(allowed_origins: tuple[str, ...], **options) -> None:
                 err=True,
             )
     bot = open_bot(settings)
+    default_doc = kept_document(bot, settings)
     examples_file = settings.doc.with_suffix(".examples.txt")
     examples = (
-        examples_file.read_text(encoding="utf-8").splitlines() if examples_file.is_file() else []
+        examples_file.read_text(encoding="utf-8").splitlines()
+        if examples_file.is_file() and not settings.sources
+        else []
     )
     app = create_app(
         bot,
@@ -424,11 +427,13 @@ def serve(allowed_origins: tuple[str, ...], **options) -> None:
         settings.origins,
         settings.root_path,
         [e for e in examples if e.strip()],
+        default_doc=default_doc,
     )
     # The first question should not pay for reading the article: read it while the page loads.
     threading.Thread(target=bot.warm_up, daemon=True).start()
     url = f"http://{settings.host}:{settings.port}{settings.root_path}/"
-    click.echo(f"Chat on {settings.doc.name} at {url}", err=True)
+    about = f"{len(bot.index.documents)} documents" if settings.sources else settings.doc.name
+    click.echo(f"Chat on {about} at {url}", err=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 

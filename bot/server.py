@@ -36,6 +36,7 @@ class HistoryTurn(BaseModel):
 class AskRequest(BaseModel):
     question: Text
     history: list[HistoryTurn] = Field(default_factory=list)
+    doc: Text | None = None  # keep to one document of the collection: its id, title or path
 
 
 class ChatMessage(BaseModel):
@@ -47,6 +48,7 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     model: str | None = None
     stream: bool = False
+    doc: Text | None = None  # not OpenAI's: keep to one document, as in /api/ask
 
 
 def turns_from_messages(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn]]:
@@ -63,6 +65,15 @@ def turns_from_messages(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn
     return messages[-1].content, history
 
 
+def document_id(bot: Bot, ref: str | None, default: str | None = None) -> str | None:
+    """The id of the document a request names (id, title or path), else the default."""
+    from bot.documents import find_in
+
+    if ref is None or not ref.strip():
+        return default
+    return find_in([entry.document for entry in bot.index.documents.values()], ref.strip()).id
+
+
 def create_app(
     bot: Bot,
     model_name: str,
@@ -70,11 +81,13 @@ def create_app(
     root_path: str = "",
     examples: Sequence[str] = (),
     settings: Settings | None = None,
+    default_doc: str | None = None,
 ):
     """The one app: APIs, then the Gradio page, behind the guard (credentials and limits).
 
     `settings` gives the guard's settings (auth, api_token, max_request_bytes, rate_limit);
-    by default, the bot's own.
+    by default, the bot's own. `default_doc` keeps questions to one document of a collection
+    unless a request names another.
     """
     import gradio as gr
     from fastapi import FastAPI, Request
@@ -135,18 +148,30 @@ def create_app(
         # The traceback goes to the server's log, never to the client.
         return JSONResponse({"error": "internal error"}, status_code=500)
 
+    @app.get("/api/documents")
+    def documents() -> dict:
+        """The documents answered from (no file paths: they are the server's business)."""
+        return {
+            "documents": [
+                {"id": doc_id, "title": entry.document.title, "sentences": len(entry.sentences)}
+                for doc_id, entry in bot.index.documents.items()
+            ]
+        }
+
     @app.post("/api/ask")
     def ask(request: AskRequest) -> dict:
         history = [Turn(t.question, t.answer) for t in request.history]
-        return bot.ask(request.question, history).to_result()
+        doc_id = document_id(bot, request.doc, default_doc)
+        return bot.ask(request.question, history, doc_id).to_result()
 
     @app.post("/v1/chat/completions")
     def chat_completions(request: ChatRequest):
         question, history = turns_from_messages(request.messages)
+        doc_id = document_id(bot, request.doc, default_doc)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if not request.stream:
-            answer = bot.ask(question, history)
+            answer = bot.ask(question, history, doc_id)
             return {
                 "id": completion_id,
                 "object": "chat.completion",
@@ -161,7 +186,7 @@ def create_app(
                 ],
                 **_extras(answer),
             }
-        events = bot.stream(question, history)  # raises BotError before streaming starts
+        events = bot.stream(question, history, doc_id)  # a BotError comes before streaming
 
         def sse() -> Iterator[str]:
             def chunk(delta: dict, finish: str | None = None, **extra) -> str:
@@ -185,7 +210,7 @@ def create_app(
 
         return StreamingResponse(sse(), media_type="text/event-stream")
 
-    blocks = build_ui(bot, model_name, examples)
+    blocks = build_ui(bot, model_name, examples, default_doc)
     theme = gr.themes.Default(
         font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
     )

@@ -21,6 +21,7 @@ CSS = """
 .bot-refusal { font-style: italic; color: #6b7280; border-left: 3px solid #9ca3af;
                padding-left: .5rem; }
 #model-line { font-size: .9em; color: #4b5563; }
+#article .doc-title { font-weight: 600; margin: .2rem 0 .6rem 0; }
 """
 
 # Clicking a source under an answer scrolls its sentence in the article into view.
@@ -30,6 +31,9 @@ document.addEventListener("click", (event) => {
   const link = event.target.closest("[data-sentence]");
   if (!link) return;
   event.preventDefault();
+  const shown = document.querySelector("#article .article");
+  // A source in another document than the one shown has no sentence to scroll to here.
+  if (link.dataset.doc && shown && shown.dataset.doc !== link.dataset.doc) return;
   const target = document.getElementById("s-" + link.dataset.sentence);
   if (target) target.scrollIntoView({behavior: "smooth", block: "center"});
 });
@@ -48,10 +52,12 @@ new MutationObserver(() => {
 """
 
 
-def render_article(text: str, sentences: Sequence, sources: Sequence[Source] = ()) -> str:
+def render_article(
+    text: str, sentences: Sequence, sources: Sequence[Source] = (), doc_id: str = ""
+) -> str:
     """The article as HTML, one span per sentence, the answer's sources marked."""
     ranks = {s.sentence_id: rank for rank, s in enumerate(sources)}
-    parts, cursor = ["<div class='article'><p>"], 0
+    parts, cursor = [f"<div class='article' data-doc='{html.escape(doc_id)}'><p>"], 0
     for sentence in sentences:
         gap = text[cursor : sentence.start]
         parts.append(html.escape(gap).replace("\n", "</p><p>"))
@@ -65,13 +71,15 @@ def render_article(text: str, sentences: Sequence, sources: Sequence[Source] = (
     return "".join(parts)
 
 
-def render_answer(answer: Answer) -> str:
-    """An answer for the chat: refusals look different; sources listed under answers."""
+def render_answer(answer: Answer, name_documents: bool = False) -> str:
+    """An answer for the chat: refusals look different; sources listed under answers, each
+    with its document when answering over several."""
     if not answer.answerable:
         return f"<div class='bot-refusal'>{html.escape(answer.text)}</div>"
     items = "".join(
-        f"<span class='source' data-sentence='{s.sentence_id}'>"
-        f"[{rank}] {html.escape(s.text)}</span>"
+        f"<span class='source' data-sentence='{s.sentence_id}' data-doc='{html.escape(s.doc_id)}'>"
+        f"[{rank}] {f'<i>{html.escape(s.doc_id)}</i>: ' if name_documents else ''}"
+        f"{html.escape(s.text)}</span>"
         for rank, s in enumerate(answer.sources, start=1)
     )
     sources = f"<div class='bot-sources'><b>Sources</b>{items}</div>" if items else ""
@@ -92,14 +100,28 @@ def history_turns(history: object) -> list[Turn]:
     return [Turn(t["question"], t["answer"]) for t in history]
 
 
-def build_ui(bot: Bot, model_name: str, examples: Sequence[str] = ()):
+ALL_DOCUMENTS = ""  # the document picker's value for "answer over every document"
+
+
+def build_ui(
+    bot: Bot, model_name: str, examples: Sequence[str] = (), default_doc: str | None = None
+):
     import gradio as gr
 
-    doc_id = next(iter(bot.index.documents))
-    indexed = bot.index.documents[doc_id]
-    text, sentences = indexed.document.text, indexed.sentences
+    documents = bot.index.documents
+    several = len(documents) > 1
+    first_doc = default_doc or next(iter(documents))
 
-    def respond(question: str, messages: list, turns: list) -> Iterator[tuple]:
+    def show(doc_id: str, sources: Sequence[Source] = ()) -> str:
+        """One document with the sources that are in it marked, under its title."""
+        entry = documents[doc_id]
+        marked = [s for s in sources if s.doc_id == doc_id]
+        article = render_article(entry.document.text, entry.sentences, marked, doc_id)
+        if not several:
+            return article
+        return f"<div class='doc-title'>{html.escape(entry.document.title)}</div>{article}"
+
+    def respond(question: str, messages: list, turns: list, chosen: str) -> Iterator[tuple]:
         messages = [
             *messages,
             {"role": "user", "content": question},
@@ -108,12 +130,14 @@ def build_ui(bot: Bot, model_name: str, examples: Sequence[str] = ()):
         article = gr.skip()
         yield "", messages, turns, article
         history = [Turn(t["question"], t["answer"]) for t in turns]
+        doc_id = chosen or None
         try:
-            for event in bot.stream(question, history):
+            for event in bot.stream(question, history, doc_id):
                 if isinstance(event, Answer):
-                    messages[-1]["content"] = render_answer(event)
+                    messages[-1]["content"] = render_answer(event, several and not doc_id)
                     turns = [*turns, {"question": event.question, "answer": event.text}]
-                    yield "", messages, turns, render_article(text, sentences, event.sources)
+                    shown = event.sources[0].doc_id if event.sources else doc_id or first_doc
+                    yield "", messages, turns, show(shown, event.sources)
                 else:
                     messages[-1]["content"] += html.escape(event)
                     yield "", messages, turns, article
@@ -121,22 +145,24 @@ def build_ui(bot: Bot, model_name: str, examples: Sequence[str] = ()):
             messages[-1]["content"] = f"<div class='bot-refusal'>{html.escape(str(error))}</div>"
             yield "", messages, turns, article
 
-    def new_conversation() -> tuple:
-        return [], [], render_article(text, sentences)
+    def new_conversation(chosen: str = ALL_DOCUMENTS) -> tuple:
+        return [], [], show(chosen or first_doc)
 
     def ask(question: str, history: list[dict] | None = None) -> dict:
         """Answer one question; `history` is a list of {"question", "answer"} turns."""
         try:
-            return bot.ask(question, history_turns(history)).to_result()
+            return bot.ask(question, history_turns(history), default_doc).to_result()
         except BotError as error:  # the caller's mistake: a message, no traceback in the log
             raise gr.Error(str(error), print_exception=False) from None
 
     with gr.Blocks(title="Ask the article", analytics_enabled=False) as blocks:
-        title = html.escape(indexed.document.title)
+        if several:
+            about = f"**{len(documents)} documents**"
+        else:
+            entry = documents[first_doc]
+            about = f"**{html.escape(entry.document.title)}** ({len(entry.sentences)} sentences)"
         gr.Markdown(
-            f"Model: **{html.escape(model_name)}** · Document: **{title}**"
-            f" ({len(sentences)} sentences)",
-            elem_id="model-line",
+            f"Model: **{html.escape(model_name)}** · Document: {about}", elem_id="model-line"
         )
         with gr.Row():
             with gr.Column(scale=3):
@@ -161,13 +187,30 @@ def build_ui(bot: Bot, model_name: str, examples: Sequence[str] = ()):
                 if examples:
                     gr.Examples(examples=[[e] for e in examples], inputs=question, label="Examples")
             with gr.Column(scale=2):
-                article = gr.HTML(render_article(text, sentences), elem_id="article")
+                choices = [("All documents", ALL_DOCUMENTS)] + [
+                    (f"{entry.document.title} ({doc_id})", doc_id)
+                    for doc_id, entry in documents.items()
+                ]
+                chosen = gr.Dropdown(
+                    choices=choices,
+                    value=default_doc or ALL_DOCUMENTS,
+                    label="Answer from",
+                    elem_id="documents",
+                    visible=several,
+                    filterable=True,
+                )
+                article = gr.HTML(show(first_doc), elem_id="article")
         turns = gr.State([])
         outputs = [question, chatbot, turns, article]
-        question.submit(respond, [question, chatbot, turns], outputs, api_visibility="private")
-        send.click(respond, [question, chatbot, turns], outputs, api_visibility="private")
-        clear.click(new_conversation, None, [chatbot, turns, article], api_visibility="private")
+        inputs = [question, chatbot, turns, chosen]
+        question.submit(respond, inputs, outputs, api_visibility="private")
+        send.click(respond, inputs, outputs, api_visibility="private")
+        clear.click(new_conversation, chosen, [chatbot, turns, article], api_visibility="private")
         # The chat's own trash button must forget the conversation too, not just hide it.
-        chatbot.clear(new_conversation, None, [chatbot, turns, article], api_visibility="private")
+        chatbot.clear(new_conversation, chosen, [chatbot, turns, article], api_visibility="private")
+        # Choosing a document shows it; the conversation goes on, now kept to that document.
+        chosen.change(
+            lambda doc_id: show(doc_id or first_doc), chosen, article, api_visibility="private"
+        )
         gr.api(ask, api_name="ask")
     return blocks

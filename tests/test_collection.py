@@ -18,6 +18,7 @@ from bot.index import SEGMENTS, SegmentStore, collection_directory, open_index
 from bot.llm import FakeLLM
 
 STORM = (
+    "Storm Ida hits Norway\n"
     "Storm Ida hit the coast of Norway on Tuesday. Winds reached 160 kilometres an hour.\n"
     "Ferries between Bergen and Stavanger were cancelled until Thursday."
 )
@@ -137,6 +138,7 @@ def test_a_folder_of_mixed_formats_is_read_as_plain_text_with_ids_and_titles(new
     assert pdf.title == "Nordbank buys"
     assert "Nordbank will buy Alpha Credit for 2.4 billion crowns." in pdf.text
     assert documents["weather/storm.txt"].text == STORM
+    assert documents["weather/storm.txt"].title == "Storm Ida hits Norway", "a short first line"
     assert documents["weather/storm.txt"].path == str((news / "weather/storm.txt").resolve())
 
 
@@ -332,3 +334,78 @@ def test_cli_docs_from_the_environment_and_one_file_stays_one_document(env, news
     assert single.exit_code == 0, single.output
     assert (env / "index" / "storm" / "manifest.json").is_file()
     assert sorted(p.name for p in (env / "index").iterdir())[0] == SEGMENTS
+
+
+# The HTTP API and the page ------------------------------------------------------------------
+
+
+@pytest.fixture
+def collection_bot(settings, news):
+    settings = collection_settings(settings, news)
+    embedder = HashingEmbedder()
+    return Bot(open_collection(settings, embedder), FakeLLM(), embedder, settings)
+
+
+def test_the_api_lists_the_documents_and_keeps_to_one_when_asked(collection_bot):
+    from fastapi.testclient import TestClient
+
+    from bot.server import create_app
+
+    with TestClient(create_app(collection_bot, "fake")) as client:
+        listed = client.get("/api/documents").json()["documents"]
+        assert [d["id"] for d in listed] == sorted(d["id"] for d in listed)
+        assert {"id": "sport/final.md", "title": "Cup final", "sentences": 5} in listed
+        assert all("path" not in d for d in listed), "no server paths in the reply"
+
+        question = {"question": "What happened on Saturday?"}
+        anywhere = client.post("/api/ask", json=question).json()
+        assert anywhere["sources"][0]["doc_id"] == "sport/final.md"
+        kept = client.post("/api/ask", json={**question, "doc": "Water on K2-18b"}).json()
+        assert {s["doc_id"] for s in kept["sources"]} <= {"science/telescope.html"}
+        chat = {"messages": [{"role": "user", "content": "Who scored twice?"}]}
+        reply = client.post("/v1/chat/completions", json={**chat, "doc": "weather/storm"})
+        assert {s["doc_id"] for s in reply.json()["sources"]} <= {"weather/storm.txt"}
+        wrong = client.post("/api/ask", json={**question, "doc": "sports"})
+        assert wrong.status_code == 400
+        assert wrong.json() == {
+            "error": "no document 'sports' in the collection; `bot docs` lists them"
+        }
+
+
+@pytest.mark.browser
+def test_the_page_lists_the_documents_and_shows_the_one_an_answer_comes_from(collection_bot):
+    from playwright.sync_api import sync_playwright
+
+    from bot.server import create_app
+    from tests.conftest import running
+    from tests.test_browser import CHROMIUM, ask
+
+    with running(create_app(collection_bot, "fake")) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("#question textarea", timeout=60_000)
+        assert "4 documents" in page.inner_text("#model-line")
+        ask(page, "What did the Veritas telescope find on K2-18b?")
+        page.wait_for_selector(".bot-answer", timeout=60_000)
+        source = page.inner_text(".bot-sources .source")
+        assert "science/telescope.html" in source and "water vapour" in source
+        page.wait_for_function(
+            "document.querySelector('#article .doc-title')?.innerText === 'Water on K2-18b'"
+        )
+        assert "water vapour" in page.inner_text("#article mark.first")
+
+        # Keep to the storm story: the next answer comes from it alone.
+        page.click("#documents input")
+        page.get_by_role("option", name="storm.txt").click()
+        page.wait_for_function(
+            "document.querySelector('#article .doc-title')?.innerText.includes('Storm Ida')"
+        )
+        ask(page, "What happened on Saturday?")
+        page.wait_for_function("document.querySelectorAll('.bot-answer, .bot-refusal').length >= 2")
+        browser.close()
+    last = collection_bot.llm.calls[-1]
+    context = "\n".join(m["content"] for m in last if m["role"] == "system")
+    assert "Storm Ida" in context and "Rovers" not in context, "kept to the chosen document"
