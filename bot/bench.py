@@ -29,11 +29,11 @@ RETRIEVAL_QUERIES = 60  # timed searches per size
 RECALL_DEPTH = 50  # what retrieval asks FAISS for (max(4 k, 50))
 
 
-def replace_section(path: Path, section: str) -> str:
+def replace_section(path: Path, section: str, start: str = START, end: str = END) -> str:
     """The file with its bench section replaced, so hand-written notes around it survive."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-    if START in text and END in text:
-        return text[: text.index(START)] + section + text[text.index(END) + len(END) :]
+    if start in text and end in text:
+        return text[: text.index(start)] + section + text[text.index(end) + len(end) :]
     return text.rstrip("\n") + "\n\n" + section + "\n"
 
 
@@ -555,5 +555,236 @@ def _scale_line(row: dict) -> str:
     )
 
 
+# -- a collection at scale ---------------------------------------------------------------
+
+COLLECTION_START = "<!-- bench-collection:start -->"
+COLLECTION_END = "<!-- bench-collection:end -->"
+_FIRST = (
+    "Anna Ben Carla David Elena Farid Greta Hugo Ines Jonas Kira Liam Maya Nils Olga Pavel "
+    "Rosa Samir Tara Umar Vera Wim Yara Zoltan Amira Bruno Chloe Dmitri Esme Felix"
+).split()
+_LAST = (
+    "Alvarez Berger Costa Dahl Eriksen Fischer Garcia Horvat Ivanova Jensen Kowalski Larsen "
+    "Moreau Novak Okafor Petrov Quinn Rossi Schmidt Tanaka Urban Vidal Weber Young Zhang"
+).split()
+_PLACES = (
+    "Lisbon Tallinn Krakow Bergen Lyon Porto Ghent Turku Graz Split Bilbao Malmo Utrecht Brno "
+    "Aarhus Cork Riga Vilnius Ljubljana Salzburg Tampere Gdansk Seville Bologna Leipzig"
+).split()
+_ORGS = [
+    "the city council",
+    "the port authority",
+    "the national rail company",
+    "the health ministry",
+    "the teachers' union",
+    "the central bank",
+    "the water board",
+    "the football federation",
+    "the energy regulator",
+    "the university hospital",
+    "the chamber of commerce",
+    "the transport agency",
+    "the environment agency",
+    "the farmers' association",
+]
+_THINGS = [
+    "the new tram line",
+    "the harbour expansion",
+    "the school reform",
+    "the flood barrier",
+    "the hospital wing",
+    "the bridge repairs",
+    "the wind farm",
+    "the housing plan",
+    "the budget cuts",
+    "the airport terminal",
+    "the cycling network",
+    "the museum extension",
+]
+_DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+_TEMPLATES = [
+    "{name}, who leads {org}, said on {day} that {thing} would cost {n} million euros.",
+    "Work on {thing} in {place} is expected to finish in {month} {year}.",
+    "{name} told reporters in {place} that {org} had received {n} complaints since {month}.",
+    "According to {org}, about {n},{m:03d} people used {thing} in its first {k} weeks.",
+    "Critics, led by {name}, called {thing} late and {n} percent over budget.",
+    "On {day}, {org} voted {k} to {j} to delay {thing} until {month}.",
+    "{name} of {org} said the decision was {adjective}, but declined to give details.",
+    "The plan for {thing} was first proposed in {year} by {name}.",
+    "Residents of {place} will be able to comment on {thing} until {day} {k} {month}.",
+    "{org} estimates that {thing} will create {n} jobs in {place} over {k} years.",
+    "Asked about the cost, {name} said {org} would publish the figures in {month}.",
+    "A survey by {org} found that {n} percent of residents in {place} support {thing}.",
+]
+_ADJECTIVES = "difficult necessary overdue premature sensible regrettable historic".split()
+
+
+def synthetic_news(rng, chars: int) -> tuple[str, str]:
+    """A made-up news story of about `chars` characters: a title line, then paragraphs."""
+    place, thing = rng.choice(_PLACES), rng.choice(_THINGS)
+    title = f"{place}: new row over {thing.removeprefix('the ')}"
+    paragraphs, length, paragraph = [], len(title), []
+    while length < chars:
+        sentence = rng.choice(_TEMPLATES).format(
+            name=f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
+            org=rng.choice(_ORGS),
+            thing=thing if rng.random() < 0.6 else rng.choice(_THINGS),
+            place=place if rng.random() < 0.7 else rng.choice(_PLACES),
+            day=rng.choice(_DAYS),
+            month=rng.choice(_MONTHS),
+            year=rng.randrange(1990, 2027),
+            n=rng.randrange(2, 990),
+            m=rng.randrange(0, 1000),
+            k=rng.randrange(2, 30),
+            j=rng.randrange(1, 9),
+            adjective=rng.choice(_ADJECTIVES),
+        )
+        paragraph.append(sentence[0].upper() + sentence[1:])
+        length += len(sentence) + 1
+        if len(paragraph) == rng.randrange(2, 5):
+            paragraphs.append(" ".join(paragraph))
+            paragraph = []
+    if paragraph:
+        paragraphs.append(" ".join(paragraph))
+    return title, title + "\n\n" + "\n\n".join(paragraphs) + "\n"
+
+
+def _index_process(folder: Path, index_dir: Path) -> tuple[float, float, str]:
+    """`bot index FOLDER` in a new process: wall clock, its peak RSS (GB), its last line."""
+    import subprocess
+    import sys
+
+    command = ["index", str(folder), "--index-dir", str(index_dir)]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", *command],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seconds = time.perf_counter() - started
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+    return seconds, peak_gb, done.stdout.strip().splitlines()[0]
+
+
+def collection_at_scale(documents: int, chars: int, changed: int, workdir: Path) -> dict:
+    """Index `documents` synthetic stories, change some and index again, then search."""
+    import random
+
+    from bot.documents import load_documents
+    from bot.embed import load_embedder
+    from bot.index import collection_directory, open_index
+    from bot.retrieve import Retriever
+
+    rng = random.Random(7)
+    folder = workdir / "news"
+    for number in range(documents):
+        _, text = synthetic_news(rng, chars)
+        path = folder / f"{number // 1000:02d}" / f"story-{number:05d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    index_dir = workdir / "index"
+    first_s, first_rss, first_line = _index_process(folder, index_dir)
+    for number in rng.sample(range(documents), changed):
+        path = folder / f"{number // 1000:02d}" / f"story-{number:05d}.txt"
+        path.write_text(path.read_text(encoding="utf-8") + "A correction was added.\n")
+    again_s, _, _ = _index_process(folder, index_dir)
+
+    settings = Settings.load(docs=str(folder), index_dir=index_dir)
+    embedder = load_embedder(settings.embedder)
+    loaded = load_documents(settings.sources)
+    started = time.perf_counter()
+    index = open_index(
+        loaded, embedder, settings, collection_directory(settings), log=print, progress=False
+    )
+    load_s = time.perf_counter() - started
+    retriever = Retriever(index, embedder)
+    picks = rng.sample(loaded, RETRIEVAL_QUERIES)
+    times, found = [], 0
+    for document in picks:
+        sentence = rng.choice(index.documents[document.id].sentences[1:]).text
+        query = " ".join(sentence.split()[:9]) + "?"
+        t = time.perf_counter()
+        hits = retriever.search(query, settings.top_k)
+        times.append(time.perf_counter() - t)
+        found += any(hit.chunk.doc_id == document.id for hit in hits)
+    counts = index.manifest["counts"]
+    return {
+        "documents": counts["documents"],
+        "sentences": counts["sentences"],
+        "chunks": counts["chunks"],
+        "chars": sum(len(d.text) for d in loaded),
+        "first_s": first_s,
+        "first_rss_gb": first_rss,
+        "first_line": first_line,
+        "changed": changed,
+        "again_s": again_s,
+        "load_s": load_s,
+        "retrieval_p50_ms": _med(times) * 1000,
+        "retrieval_p95_ms": _p(times, 0.95) * 1000,
+        "found_in_top": found / len(picks),
+        "faiss": type(index.vectors).__name__,
+    }
+
+
+def collection_section(row: dict, settings: Settings) -> str:
+    rate = row["sentences"] / row["first_s"]
+    return "\n".join(
+        [
+            COLLECTION_START,
+            "## A collection at scale (`make bench-collection`)",
+            "",
+            machine_line(settings, "no chat model"),
+            "",
+            f"{row['documents']:,} made-up news stories of about "
+            f"{row['chars'] // row['documents']:,} characters ({row['chars'] / 1e6:.1f} MB, "
+            f"{row['sentences']:,} sentences, {row['chunks']:,} chunks), written as .txt files "
+            "in folders of 1,000; `bot index FOLDER` in a new process.",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| first `bot index` (read, split, embed, FAISS, BM25, save) | "
+            f"{row['first_s']:.0f} s ({row['first_s'] / 60:.1f} min), {rate:.0f} sentences/s |",
+            f"| peak memory (RSS) of the indexing process | {row['first_rss_gb']:.2f} GB |",
+            f"| `bot index` again after changing {row['changed']} stories | "
+            f"{row['again_s']:.0f} s |",
+            f"| opening the stored index (read and hash the files, load) | {row['load_s']:.1f} s |",
+            f"| retrieval p50 / p95 ({RETRIEVAL_QUERIES} queries, {row['faiss']}) | "
+            f"{row['retrieval_p50_ms']:.1f} / {row['retrieval_p95_ms']:.1f} ms |",
+            f"| queries (a sentence's first 9 words) whose story is in the top "
+            f"{settings.top_k} chunks | {row['found_in_top']:.0%} |",
+            "",
+            COLLECTION_END,
+        ]
+    )
+
+
+def collection_main(argv: Sequence[str] | None = None) -> None:
+    import tempfile
+
+    parser = argparse.ArgumentParser(description="Index a synthetic collection; report figures.")
+    parser.add_argument("--documents", type=int, default=10_000)
+    parser.add_argument("--chars", type=int, default=3_000)
+    parser.add_argument("--changed", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=Path("docs/BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bot-bench-") as workdir:
+        row = collection_at_scale(args.documents, args.chars, args.changed, Path(workdir))
+    section = collection_section(row, Settings.load())
+    atomic.write_text(
+        args.out, replace_section(args.out, section, COLLECTION_START, COLLECTION_END)
+    )
+    print(section)
+    print(json.dumps(row))
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if sys.argv[1:2] == ["collection"]:
+        collection_main(sys.argv[2:])
+    else:
+        main()
