@@ -23,6 +23,7 @@ from bot.attribute import (
     parse_reply,
     refers_back,
 )
+from bot.documents import Document
 from bot.errors import BotError
 from bot.followup import resolve
 from bot.index import Index
@@ -143,6 +144,18 @@ class Bot:
 
     def __post_init__(self) -> None:
         self.retriever = Retriever(self.index, self.embedder)
+
+    def add_documents(self, documents: Sequence[Document], progress: bool = True) -> list[str]:
+        """Answer from these documents too, from now on; return the ids they were given.
+
+        Questions already under way finish on the index they started with.
+        """
+        from bot.index import with_documents
+
+        before = set(self.index.documents)
+        index = with_documents(self.index, documents, self.embedder, self.settings, progress)
+        self.index, self.retriever = index, Retriever(index, self.embedder)
+        return [doc_id for doc_id in index.documents if doc_id not in before]
 
     # -- retrieval and context ------------------------------------------------------------
     def _queries(self, question: str, history: Sequence[Turn]) -> list[str]:

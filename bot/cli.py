@@ -381,6 +381,12 @@ def _embedder_path(name: str) -> str | None:
     help="Requests (POST) a minute per client address; 0 = no limit (default 30) [BOT_RATE_LIMIT].",
 )
 @click.option(
+    "--uploads",
+    type=click.Choice(["on", "off", "auto"]),
+    help="May the page add documents? auto (default): only when listening on loopback "
+    "[BOT_UPLOADS].",
+)
+@click.option(
     "--max-request-bytes",
     type=int,
     help="Largest request body accepted (default 65536) [BOT_MAX_REQUEST_BYTES].",
@@ -421,6 +427,13 @@ def serve(allowed_origins: tuple[str, ...], **options) -> None:
         if examples_file.is_file() and not settings.sources
         else []
     )
+    if settings.uploads not in {"on", "off", "auto"}:
+        raise BotError(f"--uploads: expected on, off or auto, got {settings.uploads!r}")
+    # Anyone who can reach the page could add documents that everyone's answers then draw on:
+    # by default only on the laptop itself.
+    uploads = settings.uploads == "on" or (
+        settings.uploads == "auto" and _is_loopback(settings.host)
+    )
     app = create_app(
         bot,
         settings.model,
@@ -428,6 +441,7 @@ def serve(allowed_origins: tuple[str, ...], **options) -> None:
         settings.root_path,
         [e for e in examples if e.strip()],
         default_doc=default_doc,
+        uploads=uploads,
     )
     # The first question should not pay for reading the article: read it while the page loads.
     threading.Thread(target=bot.warm_up, daemon=True).start()

@@ -7,8 +7,9 @@ the APIs), so that no route can be forgotten:
   the `--api-token` (HTTP Basic with the token as the password works too, for browsers);
 - a per-client rate limit on requests that make the server work (POST), and on wrong credentials;
 - a request body size limit;
-- Gradio's file, proxy and upload routes are closed: this app serves no file of the user's disk
-  and fetches nothing from other hosts.
+- Gradio's file and proxy routes are closed: this app serves no file of the user's disk and
+  fetches nothing from other hosts. Its upload route is closed too, unless the page takes
+  documents (`--uploads`), and then it has its own size limit.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Routes Gradio offers that this app never uses: reading files from the server's disk
 # (`file=`, and its older form `file/`), fetching other hosts (`proxy=`, and `file=https://...`),
 # and writing uploads to disk.
-CLOSED_ROUTES = re.compile(r"/gradio_api/(file[=/]|proxy=|upload)")
+CLOSED_ROUTES = re.compile(r"/gradio_api/(file[=/]|proxy=)")
+# Uploads go to a temporary folder, never served back; open only when the page takes documents.
+UPLOAD_ROUTES = re.compile(r"/gradio_api/upload")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
@@ -102,11 +105,13 @@ class Guard:
         max_request_bytes: int = 64 * 1024,
         rate_limit: int = 30,
         clock: Callable[[], float] = time.monotonic,
+        max_upload_bytes: int = 0,
     ):
         self.app = app
         self.auth = auth
         self.api_token = api_token
         self.max_request_bytes = max_request_bytes
+        self.max_upload_bytes = max_upload_bytes  # 0: the upload route is closed
         self.limiter = RateLimiter(rate_limit, clock=clock)
 
     @property
@@ -140,7 +145,8 @@ class Guard:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
-        if CLOSED_ROUTES.search(scope["path"]):
+        upload = bool(UPLOAD_ROUTES.search(scope["path"]))
+        if CLOSED_ROUTES.search(scope["path"]) or (upload and not self.max_upload_bytes):
             await _json(404, {"error": "not found"}, send)
             return
         method = scope["method"]
@@ -149,8 +155,9 @@ class Guard:
             if wait:
                 await _too_many(wait, send)
                 return
-        if self.max_request_bytes:
-            receive = await self._limit_body(scope, receive, send)
+        limit = self.max_upload_bytes if upload else self.max_request_bytes
+        if limit:
+            receive = await self._limit_body(scope, receive, send, limit)
             if receive is None:
                 return
         await self.app(scope, receive, send)
@@ -178,9 +185,10 @@ class Guard:
                 return True
         return bool(self.api_token) and _same(password, self.api_token)
 
-    async def _limit_body(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+    async def _limit_body(
+        self, scope: Scope, receive: Receive, send: Send, limit: int
+    ) -> Receive | None:
         """Refuse a body over the limit with 413; return the receive channel to use, or None."""
-        limit = self.max_request_bytes
         length = _header(scope, b"content-length")
         if length is not None:
             if not length.strip().isdigit() or int(length) > limit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -109,13 +110,18 @@ class SegmentStore:
         self.directory = directory
 
     @classmethod
-    def beside(cls, index_directory: Path, embedder) -> SegmentStore:
+    def of(cls, index_dir: Path, embedder) -> SegmentStore:
         """The store shared by the indexes in one folder, one per embedder and splitter."""
         from importlib.metadata import version
 
         key = f"{embedder.fingerprint}|{SPLITTER}|{version('pysbd')}|{SPLITTER_RULES}"
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        return cls(Path(index_directory).parent / SEGMENTS / digest)
+        return cls(Path(index_dir) / SEGMENTS / digest)
+
+    @classmethod
+    def beside(cls, index_directory: Path, embedder) -> SegmentStore:
+        """The store of the folder that holds this index."""
+        return cls.of(Path(index_directory).parent, embedder)
 
     def _path(self, sha256: str) -> Path:
         return self.directory / sha256[:2] / f"{sha256}.npz"
@@ -482,6 +488,29 @@ def open_index(
         return index
     segments.prune(_texts_in_use(directory.parent))
     return index
+
+
+def with_documents(
+    index: Index,
+    documents: Sequence[Document],
+    embedder,
+    settings: Settings,
+    progress: bool = True,
+) -> Index:
+    """The index plus these documents (each given a new id if its own is taken); only they
+    are split and embedded. Kept in memory: the stored index stays that of its sources."""
+    taken = set(index.documents)
+    added = []
+    for document in documents:
+        unique, n = document.id, 1
+        while unique in taken:
+            n += 1
+            unique = f"{document.id}~{n}"
+        taken.add(unique)
+        added.append(dataclasses.replace(document, id=unique))
+    everything = [entry.document for entry in index.documents.values()] + added
+    segments = SegmentStore.of(settings.index_dir, embedder)
+    return build_index(everything, embedder, settings, progress, segments)
 
 
 def _texts_in_use(index_dir: Path) -> set[str]:

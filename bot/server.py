@@ -82,12 +82,13 @@ def create_app(
     examples: Sequence[str] = (),
     settings: Settings | None = None,
     default_doc: str | None = None,
+    uploads: bool = False,
 ):
     """The one app: APIs, then the Gradio page, behind the guard (credentials and limits).
 
     `settings` gives the guard's settings (auth, api_token, max_request_bytes, rate_limit);
     by default, the bot's own. `default_doc` keeps questions to one document of a collection
-    unless a request names another.
+    unless a request names another. With `uploads`, the page can add documents.
     """
     import gradio as gr
     from fastapi import FastAPI, Request
@@ -110,6 +111,7 @@ def create_app(
         api_token=settings.api_token,
         max_request_bytes=settings.max_request_bytes,
         rate_limit=settings.rate_limit,
+        max_upload_bytes=settings.max_upload_bytes if uploads else 0,
     )
     if allowed_origins:
         app.add_middleware(
@@ -210,7 +212,7 @@ def create_app(
 
         return StreamingResponse(sse(), media_type="text/event-stream")
 
-    blocks = build_ui(bot, model_name, examples, default_doc)
+    blocks = build_ui(bot, model_name, examples, default_doc, uploads)
     theme = gr.themes.Default(
         font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
     )
@@ -226,6 +228,7 @@ def create_app(
         footer_links=["api"],
         # No run history: its routes talk to the Hugging Face Hub, and this app stays offline.
         run_history=False,
+        max_file_size=settings.max_upload_bytes if uploads else None,
     )
 
 

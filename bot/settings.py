@@ -63,6 +63,8 @@ class Settings:
     api_token: str = field(default="", repr=False)  # a bearer token the APIs accept, for scripts
     max_request_bytes: int = 64 * 1024  # larger request bodies get 413; 0 = no limit
     rate_limit: int = 30  # requests (POST) a minute per client address; 0 = no limit
+    uploads: str = "auto"  # may the page add documents? on | off | auto (on for loopback only)
+    max_upload_bytes: int = 20 * 1024 * 1024  # largest document the page accepts
 
     @property
     def origins(self) -> list[str]:

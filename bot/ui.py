@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from bot.answer import Answer, Bot
 from bot.attribute import Source
+from bot.documents import SUFFIXES
 from bot.errors import BotError
 from bot.prompt import Turn
 
@@ -104,22 +107,67 @@ ALL_DOCUMENTS = ""  # the document picker's value for "answer over every documen
 
 
 def build_ui(
-    bot: Bot, model_name: str, examples: Sequence[str] = (), default_doc: str | None = None
+    bot: Bot,
+    model_name: str,
+    examples: Sequence[str] = (),
+    default_doc: str | None = None,
+    uploads: bool = False,
 ):
     import gradio as gr
 
-    documents = bot.index.documents
-    several = len(documents) > 1
-    first_doc = default_doc or next(iter(documents))
+    # Read at each call, not once: an upload adds documents while the page is served.
+    def documents() -> dict:
+        return bot.index.documents
+
+    def several() -> bool:
+        return len(documents()) > 1
+
+    first_doc = default_doc or next(iter(documents()))
 
     def show(doc_id: str, sources: Sequence[Source] = ()) -> str:
         """One document with the sources that are in it marked, under its title."""
-        entry = documents[doc_id]
+        entry = documents()[doc_id]
         marked = [s for s in sources if s.doc_id == doc_id]
         article = render_article(entry.document.text, entry.sentences, marked, doc_id)
-        if not several:
+        if not several():
             return article
         return f"<div class='doc-title'>{html.escape(entry.document.title)}</div>{article}"
+
+    def model_line() -> str:
+        if several():
+            about = f"**{len(documents())} documents**"
+        else:
+            entry = documents()[first_doc]
+            about = f"**{html.escape(entry.document.title)}** ({len(entry.sentences)} sentences)"
+        return f"Model: **{html.escape(model_name)}** · Document: {about}"
+
+    def choices() -> list[tuple[str, str]]:
+        return [("All documents", ALL_DOCUMENTS)] + [
+            (f"{entry.document.title} ({doc_id})", doc_id) for doc_id, entry in documents().items()
+        ]
+
+    def add_document(path: str | None, progress=gr.Progress(track_tqdm=True)) -> tuple:  # noqa: B008
+        """Index an uploaded file and answer from it too; say plainly what went wrong."""
+        from bot.documents import load_document
+
+        if not path:
+            return gr.skip(), gr.skip(), gr.skip(), ""
+        upload = Path(path)
+        try:
+            if upload.suffix.lower() not in SUFFIXES:
+                kinds = ", ".join(sorted(SUFFIXES))
+                raise BotError(f"{upload.name} is not a document the bot reads ({kinds})")
+            document = dataclasses.replace(load_document(upload, doc_id=upload.name), path=None)
+            [doc_id] = bot.add_documents([document])
+        except BotError as error:
+            return gr.skip(), gr.skip(), gr.skip(), f"Not added: {html.escape(str(error))}"
+        entry = documents()[doc_id]
+        return (
+            gr.update(choices=choices(), value=doc_id, visible=True),
+            model_line(),
+            show(doc_id),
+            f"Added {html.escape(doc_id)} ({len(entry.sentences)} sentences).",
+        )
 
     def respond(question: str, messages: list, turns: list, chosen: str) -> Iterator[tuple]:
         messages = [
@@ -134,7 +182,7 @@ def build_ui(
         try:
             for event in bot.stream(question, history, doc_id):
                 if isinstance(event, Answer):
-                    messages[-1]["content"] = render_answer(event, several and not doc_id)
+                    messages[-1]["content"] = render_answer(event, several() and not doc_id)
                     turns = [*turns, {"question": event.question, "answer": event.text}]
                     shown = event.sources[0].doc_id if event.sources else doc_id or first_doc
                     yield "", messages, turns, show(shown, event.sources)
@@ -156,14 +204,7 @@ def build_ui(
             raise gr.Error(str(error), print_exception=False) from None
 
     with gr.Blocks(title="Ask the article", analytics_enabled=False) as blocks:
-        if several:
-            about = f"**{len(documents)} documents**"
-        else:
-            entry = documents[first_doc]
-            about = f"**{html.escape(entry.document.title)}** ({len(entry.sentences)} sentences)"
-        gr.Markdown(
-            f"Model: **{html.escape(model_name)}** · Document: {about}", elem_id="model-line"
-        )
+        line = gr.Markdown(model_line(), elem_id="model-line")
         with gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
@@ -187,18 +228,23 @@ def build_ui(
                 if examples:
                     gr.Examples(examples=[[e] for e in examples], inputs=question, label="Examples")
             with gr.Column(scale=2):
-                choices = [("All documents", ALL_DOCUMENTS)] + [
-                    (f"{entry.document.title} ({doc_id})", doc_id)
-                    for doc_id, entry in documents.items()
-                ]
                 chosen = gr.Dropdown(
-                    choices=choices,
+                    choices=choices(),
                     value=default_doc or ALL_DOCUMENTS,
                     label="Answer from",
                     elem_id="documents",
-                    visible=several,
+                    visible=several(),
                     filterable=True,
                 )
+                if uploads:
+                    with gr.Row():
+                        upload = gr.UploadButton(
+                            "Add a document",
+                            file_types=sorted(SUFFIXES),
+                            elem_id="upload",
+                            size="sm",
+                        )
+                        added = gr.Markdown("", elem_id="upload-status")
                 article = gr.HTML(show(first_doc), elem_id="article")
         turns = gr.State([])
         outputs = [question, chatbot, turns, article]
@@ -212,5 +258,9 @@ def build_ui(
         chosen.change(
             lambda doc_id: show(doc_id or first_doc), chosen, article, api_visibility="private"
         )
+        if uploads:
+            upload.upload(
+                add_document, upload, [chosen, line, article, added], api_visibility="private"
+            )
         gr.api(ask, api_name="ask")
     return blocks

@@ -409,3 +409,84 @@ def test_the_page_lists_the_documents_and_shows_the_one_an_answer_comes_from(col
     last = collection_bot.llm.calls[-1]
     context = "\n".join(m["content"] for m in last if m["role"] == "system")
     assert "Storm Ida" in context and "Rovers" not in context, "kept to the chosen document"
+
+
+# Adding a document to a running bot, and the page's upload ---------------------------------
+
+
+def test_a_document_added_to_a_running_bot_is_answered_from_and_only_it_is_embedded(
+    settings, news
+):
+    from bot.documents import load_document
+
+    settings = collection_settings(settings, news)
+    embedder = CountingEmbedder()
+    bot = Bot(open_collection(settings, embedder), FakeLLM(), embedder, settings)
+    embedder.texts.clear()
+    memo = news.parent / "memo.txt"
+    memo.write_text("Storm memo\nThe ferry company will refund 3,200 tickets.\n")
+    # The same id as a document already there: the new one gets an id of its own.
+    added = bot.add_documents([load_document(memo, doc_id="weather/storm.txt")])
+    assert added == ["weather/storm.txt~2"]
+    assert embedder.texts == ["Storm memo", "The ferry company will refund 3,200 tickets."]
+    answer = bot.ask("How many tickets will the ferry company refund?")
+    assert answer.sources[0].doc_id == "weather/storm.txt~2"
+    assert len(bot.index.documents) == 5
+
+
+def test_the_upload_route_opens_only_with_uploads_and_has_its_own_limit(collection_bot):
+    from fastapi.testclient import TestClient
+
+    from bot.server import create_app
+
+    files = {"files": ("memo.txt", b"The ferry company will refund 3,200 tickets.\n")}
+    with TestClient(create_app(collection_bot, "fake")) as client:
+        assert client.post("/gradio_api/upload", files=files).status_code == 404
+    settings = collection_bot.settings.replace(max_upload_bytes=1000)
+    app = create_app(collection_bot, "fake", settings=settings, uploads=True)
+    with TestClient(app) as client:
+        stored = client.post("/gradio_api/upload", files=files)
+        assert stored.status_code == 200, stored.text
+        [path] = stored.json()
+        for route in (f"/gradio_api/file={path}", f"/gradio_api/file/{path}"):
+            assert client.get(route).status_code == 404, "uploads are never served back"
+        big = {"files": ("big.txt", b"x" * 2000)}
+        too_big = client.post("/gradio_api/upload", files=big)
+        assert too_big.status_code == 413
+        assert too_big.json() == {"error": "request body too large (the limit is 1000 bytes)"}
+        # The other routes keep the ordinary limit.
+        assert client.post("/api/ask", json={"question": "x" * 70_000}).status_code == 413
+
+
+@pytest.mark.browser
+def test_the_page_adds_an_uploaded_document_and_answers_from_it(collection_bot, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from bot.server import create_app
+    from tests.conftest import running
+    from tests.test_browser import CHROMIUM, ask
+
+    memo = tmp_path / "ferry-memo.md"
+    memo.write_text("# Ferry memo\n\nThe ferry company will refund 3,200 tickets.\n")
+    app = create_app(collection_bot, "fake", uploads=True)
+    with running(app) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("#upload", timeout=60_000)
+        with page.expect_file_chooser() as chooser:
+            page.click("#upload")
+        chooser.value.set_files(str(memo))
+        page.wait_for_function(
+            "document.querySelector('#upload-status')?.innerText.includes('Added ferry-memo.md')",
+            timeout=60_000,
+        )
+        assert "5 documents" in page.inner_text("#model-line")
+        assert page.inner_text("#article .doc-title") == "Ferry memo"
+        ask(page, "How many tickets will the ferry company refund?")
+        page.wait_for_selector(".bot-answer", timeout=60_000)
+        assert "3,200 tickets" in page.inner_text(".bot-sources .source")
+        browser.close()
+    assert "ferry-memo.md" in collection_bot.index.documents
