@@ -61,7 +61,8 @@ def load_document(path: Path | str, doc_id: str | None = None) -> Document:
     elif suffix in MARKDOWN_SUFFIXES:
         text, title = _markdown_text(_read_utf8(path))
     else:
-        return document_from_text(_read_utf8(path), doc_id or path.stem, path.stem, path)
+        text = _read_utf8(path)
+        return document_from_text(text, doc_id or path.stem, _headline(text) or path.stem, path)
     if not text.strip():
         raise BotError(f"document {path} has no text")
     return document_from_text(text, doc_id or path.stem, title or path.stem, path)
@@ -201,6 +202,12 @@ def document_from_text(
         text=text,
         path=str(path.resolve()) if path else None,
     )
+
+
+def _headline(text: str) -> str:
+    """A plain text's first line when it is short enough to be a headline, else nothing."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first if len(first) <= 100 else ""
 
 
 def _title(text: str, fallback: str) -> str:
