@@ -39,6 +39,25 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+def env(tmp_path: Path, monkeypatch) -> Path:
+    """The CLI's environment: the fake model and the hashing embedder, writing under tmp_path."""
+    monkeypatch.setenv("BOT_MODEL", "fake")
+    monkeypatch.setenv("BOT_EMBEDDER", "hashing")
+    monkeypatch.setenv("BOT_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("BOT_HOME", str(tmp_path / "home"))
+    return tmp_path
+
+
+def run_cli(*args):
+    """`bot ARGS...` in this process, its output captured."""
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+@pytest.fixture
 def tiny_doc():
     return document_from_text(TINY, doc_id="bridge", title="Bridge")
 
@@ -68,3 +87,23 @@ def running(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextlib.contextmanager
+def chromium_page(url: str) -> Iterator:
+    """A page of Debian's Chromium (Playwright's own browser cannot be downloaded) at `url`."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu"],
+        )
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()

@@ -26,18 +26,15 @@ from bot.index import (
 )
 from bot.server import create_app
 from bot.settings import Settings
-from tests.conftest import ARTICLE, ROOT, make_bot
+from tests.conftest import ARTICLE, ROOT, make_bot, run_cli
 
 TEXT = ARTICLE.read_text(encoding="utf-8")
 NETANYAHU = "What did Netanyahu insist on?"
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("BOT_MODEL", "fake")
-    monkeypatch.setenv("BOT_EMBEDDER", "hashing")
-    monkeypatch.setenv("BOT_INDEX_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("BOT_HOME", str(tmp_path / "home"))
+def env(env, monkeypatch):
+    """conftest's CLI environment, where `bot serve` must fail before it serves."""
 
     def no_serving(app, **kwargs):
         raise AssertionError("bot serve got as far as serving")
@@ -45,11 +42,10 @@ def env(tmp_path, monkeypatch):
     import uvicorn
 
     monkeypatch.setattr(uvicorn, "run", no_serving)
-    return tmp_path
+    return env
 
 
-def run(*args):
-    return CliRunner().invoke(main, list(args))
+run = run_cli
 
 
 def refused(result, message):

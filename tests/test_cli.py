@@ -8,20 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from tests.conftest import ARTICLE, SHARED
+from tests.conftest import ARTICLE, SHARED, run_cli
 
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("BOT_MODEL", "fake")
-    monkeypatch.setenv("BOT_EMBEDDER", "hashing")
-    monkeypatch.setenv("BOT_INDEX_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("BOT_HOME", str(tmp_path / "home"))
-    return tmp_path
-
-
-def run(*args):
-    return CliRunner().invoke(main, list(args))
+run = run_cli
 
 
 def test_ask_json_prints_one_results_line(env):

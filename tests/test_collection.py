@@ -6,16 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from bot import index as index_module
 from bot.answer import Bot
-from bot.cli import main
 from bot.documents import find_in, load_documents
 from bot.embed import HashingEmbedder
 from bot.errors import BotError
 from bot.index import SEGMENTS, SegmentStore, collection_directory, open_index
 from bot.llm import FakeLLM
+from tests.conftest import run_cli
 
 STORM = (
     "Storm Ida hits Norway\n"
@@ -278,17 +277,7 @@ def test_a_damaged_segment_is_embedded_again(settings, news):
 # The command line ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("BOT_MODEL", "fake")
-    monkeypatch.setenv("BOT_EMBEDDER", "hashing")
-    monkeypatch.setenv("BOT_INDEX_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("BOT_HOME", str(tmp_path / "home"))
-    return tmp_path
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+run = run_cli
 
 
 def test_cli_indexes_a_folder_and_answers_over_it(env, news):
@@ -374,18 +363,12 @@ def test_the_api_lists_the_documents_and_keeps_to_one_when_asked(collection_bot)
 
 @pytest.mark.browser
 def test_the_page_lists_the_documents_and_shows_the_one_an_answer_comes_from(collection_bot):
-    from playwright.sync_api import sync_playwright
-
     from bot.server import create_app
-    from tests.conftest import running
-    from tests.test_browser import CHROMIUM, ask
+    from tests.conftest import chromium_page, running
+    from tests.test_browser import ask
 
-    with running(create_app(collection_bot, "fake")) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page()
-        page.goto(url + "/")
+    app = create_app(collection_bot, "fake")
+    with running(app) as url, chromium_page(url + "/") as page:
         page.wait_for_selector("#question textarea", timeout=60_000)
         assert "4 documents" in page.inner_text("#model-line")
         ask(page, "What did the Veritas telescope find on K2-18b?")
@@ -405,7 +388,6 @@ def test_the_page_lists_the_documents_and_shows_the_one_an_answer_comes_from(col
         )
         ask(page, "What happened on Saturday?")
         page.wait_for_function("document.querySelectorAll('.bot-answer, .bot-refusal').length >= 2")
-        browser.close()
     last = collection_bot.llm.calls[-1]
     context = "\n".join(m["content"] for m in last if m["role"] == "system")
     assert "Storm Ida" in context and "Rovers" not in context, "kept to the chosen document"
@@ -414,9 +396,7 @@ def test_the_page_lists_the_documents_and_shows_the_one_an_answer_comes_from(col
 # Adding a document to a running bot, and the page's upload ---------------------------------
 
 
-def test_a_document_added_to_a_running_bot_is_answered_from_and_only_it_is_embedded(
-    settings, news
-):
+def test_a_document_added_to_a_running_bot_is_answered_from_and_only_it_is_embedded(settings, news):
     from bot.documents import load_document
 
     settings = collection_settings(settings, news)
@@ -460,21 +440,14 @@ def test_the_upload_route_opens_only_with_uploads_and_has_its_own_limit(collecti
 
 @pytest.mark.browser
 def test_the_page_adds_an_uploaded_document_and_answers_from_it(collection_bot, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     from bot.server import create_app
-    from tests.conftest import running
-    from tests.test_browser import CHROMIUM, ask
+    from tests.conftest import chromium_page, running
+    from tests.test_browser import ask
 
     memo = tmp_path / "ferry-memo.md"
     memo.write_text("# Ferry memo\n\nThe ferry company will refund 3,200 tickets.\n")
     app = create_app(collection_bot, "fake", uploads=True)
-    with running(app) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page()
-        page.goto(url + "/")
+    with running(app) as url, chromium_page(url + "/") as page:
         page.wait_for_selector("#upload", timeout=60_000)
         with page.expect_file_chooser() as chooser:
             page.click("#upload")
@@ -488,5 +461,4 @@ def test_the_page_adds_an_uploaded_document_and_answers_from_it(collection_bot, 
         ask(page, "How many tickets will the ferry company refund?")
         page.wait_for_selector(".bot-answer", timeout=60_000)
         assert "3,200 tickets" in page.inner_text(".bot-sources .source")
-        browser.close()
     assert "ferry-memo.md" in collection_bot.index.documents

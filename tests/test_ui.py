@@ -5,23 +5,16 @@ import pytest
 from bot.documents import load_document
 from bot.server import create_app
 from bot.settings import Settings
-from tests.conftest import ARTICLE, make_bot, running
-from tests.test_browser import CHROMIUM, ask
+from tests.conftest import ARTICLE, chromium_page, make_bot, running
+from tests.test_browser import ask
 
 pytestmark = pytest.mark.browser
 
 
 def test_the_chats_clear_button_forgets_the_conversation_and_there_is_no_share(tmp_path):
-    from playwright.sync_api import sync_playwright
-
     settings = Settings(index_dir=tmp_path / "index", model="fake", embedder="hashing")
     bot = make_bot(settings, load_document(ARTICLE))
-    with running(create_app(bot, "fake")) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page()
-        page.goto(url + "/")
+    with running(create_app(bot, "fake")) as url, chromium_page(url + "/") as page:
         page.wait_for_selector("#question textarea", timeout=60_000)
         ask(page, "What did Netanyahu insist on?")
         page.wait_for_selector(".bot-answer", timeout=60_000)
@@ -31,6 +24,5 @@ def test_the_chats_clear_button_forgets_the_conversation_and_there_is_no_share(t
         page.wait_for_function("!document.querySelector('.bot-answer')")
         ask(page, "Which foreign minister did Rasmussen meet?")
         page.wait_for_selector(".bot-answer", timeout=60_000)
-        browser.close()
     last = bot.llm.calls[-1]
     assert [m["role"] for m in last] == ["system", "user"], "the cleared turn was still sent"
