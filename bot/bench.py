@@ -258,6 +258,18 @@ def build_rate(document_text: str, embedder, settings: Settings, copies: int, re
     return sentences, times
 
 
+def stop(process, grace: float = 30) -> None:
+    """Ask a child process to end; kill it if it has not within `grace` seconds."""
+    import subprocess
+
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def cli_ask_seconds(settings: Settings) -> float:
     """Wall clock of `bot ask --json` in a new process, as a user runs it."""
     import subprocess
@@ -320,12 +332,7 @@ def cli_serve_seconds(settings: Settings) -> float | None:
         reply = httpx.post(base + "/api/ask", json=question, timeout=600)
         return time.perf_counter() - started if reply.status_code == 200 else None
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
 
 
 # -- the report --------------------------------------------------------------------------

@@ -173,17 +173,22 @@ def find_in(documents: Sequence[Document], ref: Path | str) -> Document:
     raise BotError(f"no document {ref_text!r} in the collection; `bot docs` lists them")
 
 
+def unique_id(doc_id: str, taken: set[str]) -> str:
+    """`doc_id`, or `doc_id~2`, `~3`... if it is taken; the one returned is then taken too."""
+    unique, n = doc_id, 1
+    while unique in taken:
+        n += 1
+        unique = f"{doc_id}~{n}"
+    taken.add(unique)
+    return unique
+
+
 def load_documents(paths: Sequence[Path | str]) -> list[Document]:
     """Every document under `paths`, each with an id of its own."""
     documents: list[Document] = []
-    seen: set[str] = set()
+    taken: set[str] = set()
     for path, doc_id in find_document_files(paths):
-        unique, n = doc_id, 1
-        while unique in seen:
-            n += 1
-            unique = f"{doc_id}~{n}"
-        seen.add(unique)
-        documents.append(load_document(path, unique))
+        documents.append(load_document(path, unique_id(doc_id, taken)))
     if not documents:
         shown = ", ".join(str(p) for p in paths)
         raise BotError(f"no documents in {shown} (looked for {', '.join(sorted(SUFFIXES))})")

@@ -16,7 +16,7 @@ import numpy as np
 
 from bot import atomic
 from bot.chunks import Chunk, chunk_sentences
-from bot.documents import Document
+from bot.documents import Document, unique_id
 from bot.errors import BotError
 from bot.sentences import SPLITTER, SPLITTER_RULES, Sentence, split_sentences
 from bot.settings import Settings
@@ -500,14 +500,7 @@ def with_documents(
     """The index plus these documents (each given a new id if its own is taken); only they
     are split and embedded. Kept in memory: the stored index stays that of its sources."""
     taken = set(index.documents)
-    added = []
-    for document in documents:
-        unique, n = document.id, 1
-        while unique in taken:
-            n += 1
-            unique = f"{document.id}~{n}"
-        taken.add(unique)
-        added.append(dataclasses.replace(document, id=unique))
+    added = [dataclasses.replace(d, id=unique_id(d.id, taken)) for d in documents]
     everything = [entry.document for entry in index.documents.values()] + added
     segments = SegmentStore.of(settings.index_dir, embedder)
     return build_index(everything, embedder, settings, progress, segments)

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from bot.answer import Bot
+from bot.bench import stop
 from bot.embed import HashingEmbedder
 from bot.errors import BotError
 from bot.index import build_index
@@ -185,12 +186,7 @@ def test_a_real_article_question_through_llama_cpp_server(tmp_path):
         assert isinstance(bot.llm, RemoteLLM)
         answer = bot.ask("What did Lieberman say?")
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
         log.close()
     text = ARTICLE.read_text(encoding="utf-8")
     assert answer.answerable, answer
