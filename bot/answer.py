@@ -20,7 +20,9 @@ from bot.attribute import (
     drops_negation,
     grounding_problem,
     name_aliases,
+    names_in,
     parse_reply,
+    quote_citations,
     refers_back,
 )
 from bot.documents import Document
@@ -228,6 +230,10 @@ class Bot:
             delta = shown.feed(piece)
             if delta:
                 yield delta
+        quoted = quote_citations(shown.raw, passages, self.settings.max_sources)
+        if quoted is not None:
+            yield quoted.text
+            return quoted
         return parse_reply(shown.raw)
 
     def _messages(
@@ -273,13 +279,39 @@ class Bot:
         wanted = {(s.doc_id, s.sentence_id) for s in sources}
         return [p for p in passages if (p.doc_id, p.sentence.id) in wanted]
 
+    def _antecedent(self, source: Source) -> Source | None:
+        """The sentence before a source that names the source's subject ("he", "the spokesman")."""
+        if source.sentence_id == 0:
+            return None
+        previous = self.index.sentence(source.doc_id, source.sentence_id - 1)
+        if not refers_back(source.text, previous.text):
+            return None
+        return Source(
+            source.doc_id, previous.id, previous.text, previous.start, previous.end, source.score
+        )
+
     def _support(self, sources: list[Source]) -> str:
         texts = []
         for source in sources:
             texts.append(source.text)
-            if refers_back(source.text) and source.sentence_id > 0:
-                texts.append(self.index.sentence(source.doc_id, source.sentence_id - 1).text)
+            antecedent = self._antecedent(source)
+            if antecedent is not None:
+                texts.append(antecedent.text)
         return " ".join(texts)
+
+    def _quote(self, source: Source) -> tuple[Reply, list[Source]]:
+        """The source itself as the answer, with the sentence before it when that one says who
+        "he" or "the spokesman" is: a quoted sentence must make sense on its own."""
+        antecedent = self._antecedent(source)
+        known = _document_names(self.index.documents[source.doc_id].document.text)
+        if antecedent is None or not names_in(antecedent.text, known) - names_in(
+            source.text, known
+        ):
+            quoted = [source]  # nothing before it, or nobody named there that it leaves out
+        else:
+            quoted = [antecedent, source]
+        text = " ".join(" ".join(q.text.split()) for q in quoted)
+        return Reply(text, [], False), quoted
 
     def _check(
         self, asked: str, reply: Reply, question: str, passages: list[Passage]
@@ -337,7 +369,7 @@ class Bot:
                     reply, sources = Reply(reply.text, [], True), []
                 elif drops_negation(reply.text, sources[0].text):
                     # The answer states the opposite of its source; the source itself is true.
-                    reply, sources = Reply(sources[0].text, [], False), sources[:1]
+                    reply, sources = self._quote(sources[0])
                     note = "the answer dropped a negation; quoting its source instead"
                 elif not attempt:
                     margins = self.judge(question, passages, self._as_passages(sources, passages))

@@ -28,6 +28,7 @@ _NOT_NAMES = frozenset("give list name please explain describe".split())
 
 CITED_BONUS = 0.25
 MIN_SUPPORT = 0.3
+RELATIVE_SUPPORT = 0.75  # share of the best source's score another source needs
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,20 @@ def parse_reply(raw: str) -> Reply:
     text = re.sub(r"\s+([.,;:!?])", r"\1", text)
     refused = bool(_REFUSAL.search(raw)) or not re.search(r"\w", text)
     return Reply(text=text, cited=cited, refused=refused)
+
+
+def quote_citations(raw: str, passages: Sequence[Passage], max_sources: int = 3) -> Reply | None:
+    """A reply that is nothing but citations ("[14]", "[3][5]") points at its answer without
+    stating it: the cited sentences, quoted, are the answer. None for any other reply."""
+    reply = parse_reply(raw)
+    if not reply.refused or not reply.cited or _REFUSAL.search(raw):
+        return None
+    by_label = {p.label: p for p in passages}
+    cited = [n for n in reply.cited if n in by_label][:max_sources]
+    if not cited:
+        return None
+    text = " ".join(" ".join(by_label[n].sentence.text.split()) for n in cited)
+    return Reply(text=text, cited=cited, refused=False)
 
 
 def _tokens(text: str) -> list[str]:
@@ -125,7 +140,11 @@ def attribute(
         key=lambda sp: (-sp[0], sp[1].label),
     )
     best = scored[0][0]
-    keep = [(s, p) for s, p in scored if s >= max(MIN_SUPPORT, 0.6 * best)][:max_sources]
+    keep = [(s, p) for s, p in scored if s >= max(MIN_SUPPORT, RELATIVE_SUPPORT * best)]
+    # Beside a sentence holding some of what the answer adds, one holding none of it is no
+    # source ("spoke on 9 February": the sentence with the date, not every one about the speech).
+    holding = [(s, p) for s, p in keep if answer_words & content_words(p.sentence.text)]
+    keep = (holding or keep)[:max_sources]
     return [
         Source(p.doc_id, p.sentence.id, p.sentence.text, p.sentence.start, p.sentence.end, s)
         for s, p in keep
@@ -168,6 +187,11 @@ def _names(text: str, known: set[str] | None = None) -> set[str]:
     return names
 
 
+def names_in(text: str, known: set[str] | frozenset[str] | None = None) -> set[str]:
+    """The names a text mentions (lower case), as the grounding check reads them."""
+    return _names(text, None if known is None else set(known))
+
+
 def _mentions(name: str, words: set[str]) -> bool:
     """A name is present when a word equals it or one extends the other ('Egypt', 'Egyptian')."""
     return any(
@@ -176,9 +200,19 @@ def _mentions(name: str, words: set[str]) -> bool:
     )
 
 
-def refers_back(text: str) -> bool:
-    """A sentence like "However, he said ..." names its subject in the sentence before."""
-    return bool(_PRONOUN.search(text))
+_DEFINITE = re.compile(r"^\W*(?:The|This|That|These|Those)\s+([A-Za-z][\w-]*)")
+
+
+def refers_back(text: str, previous: str = "") -> bool:
+    """A sentence that names its subject in the sentence before: "However, he said ...", or
+    "The spokesman would not say ..." after "A spokesman for Netanyahu said ..." (a definite
+    description repeating a noun of the sentence before)."""
+    if _PRONOUN.search(text):
+        return True
+    opening = _DEFINITE.match(text)
+    return bool(opening and previous) and _stem(opening.group(1).lower()) in {
+        _stem(w) for w in _tokens(previous)
+    }
 
 
 def name_aliases(text: str) -> dict[str, set[str]]:

@@ -218,3 +218,45 @@ def test_a_model_without_measured_judge_thresholds_is_not_judged(settings, tiny_
     assert not answer.answerable and bot.llm.judged == []
     retry = bot.llm.calls[1][-1]["content"]
     assert "NOT IN DOCUMENT" in retry, "few of the question's words: the refusal stays an option"
+
+
+def test_a_source_naming_its_subject_by_a_definite_description_is_grounded_in_the_sentence_before(
+    settings,
+):
+    from bot.documents import document_from_text
+
+    text = (
+        "A spokesman for Mayor Jane Doe said the bridge was on time. "
+        "The spokesman would not say what it cost."
+    )
+    bot = make_bot(settings, document_from_text(text, doc_id="d"), "He would not say [2].")
+    answer = bot.ask("What did Doe's spokesman say about the cost?")
+    assert answer.answerable, answer.note
+    assert answer.sources[0].text == "The spokesman would not say what it cost."
+
+
+def test_a_reply_of_citations_alone_is_answered_with_the_cited_sentence(settings, tiny_doc):
+    bot = make_bot(settings, tiny_doc, "[2]")
+    streamed, answer = collect(bot, "How much did the bridge cost?")
+    assert answer.answerable
+    assert streamed == answer.text == "She said it cost 4 million euros."
+    assert [s.sentence_id for s in answer.sources] == [1]
+
+
+def test_a_quoted_source_comes_with_the_sentence_saying_who_it_is_about(settings):
+    from bot.documents import document_from_text
+
+    text = (
+        "A spokesman for Mayor Jane Doe said the bridge was on time. "
+        "The spokesman would not say if the bridge would open in May."
+    )
+    bot = make_bot(
+        settings,
+        document_from_text(text, doc_id="d"),
+        "The spokesman said the bridge would open in May [2].",
+    )
+    answer = bot.ask("What did Doe's spokesman say?")
+    assert answer.answerable and "negation" in answer.note
+    assert answer.text == text
+    assert [s.sentence_id for s in answer.sources] == [0, 1]
+

@@ -85,6 +85,13 @@ def test_pronoun_sentences_refer_back():
     assert not refers_back("The museum opened on Sunday.")
 
 
+def test_a_definite_description_refers_back_to_the_noun_it_repeats():
+    before = "A spokesman for Prime Minister Jane Doe said the talks went well."
+    assert refers_back("The spokesman would not say more.", before)
+    assert not refers_back("The museum opened on Sunday.", before)
+    assert not refers_back("A spokesman said so.", before)
+
+
 def test_an_answer_that_drops_the_sources_negation_is_caught():
     from bot.attribute import drops_negation
 
@@ -140,3 +147,18 @@ def test_a_sentence_initial_word_is_a_name_only_if_the_document_capitalizes_it_i
     assert grounding_problem("Wie spät war es?", late, support, {}, known) is None
     doe = parse_reply("Doe called it late.")
     assert "doe" in grounding_problem("Who called it late?", doe, support, {}, known | {"doe"})
+
+
+def test_a_reply_of_citations_alone_quotes_the_cited_sentences():
+    from bot.attribute import quote_citations
+
+    quoted = quote_citations("[3][1]", passages())
+    assert quoted == Reply(
+        "Critics, led by councillor Tom Smith, called the project late and expensive. "
+        "Mayor Jane Doe opened the new bridge on Monday.",
+        [3, 1],
+        False,
+    )
+    assert quote_citations("NOT IN DOCUMENT [2]", passages()) is None
+    assert quote_citations("It cost 4 million euros [2].", passages()) is None
+    assert quote_citations("[9]", passages()) is None, "no such sentence"
