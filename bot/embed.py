@@ -37,10 +37,11 @@ def torch_threads(threads: int) -> Iterator[None]:
 class SentenceTransformerEmbedder:
     """Normalized embeddings from a local sentence-transformers model, loaded on first use."""
 
-    def __init__(self, name: str, threads: int = 0):
+    def __init__(self, name: str, threads: int = 1):
         self.name = name
         self.path = resolve_embedder(name)
-        self.threads = threads  # torch threads for indexing; 0 = torch's default (all cores)
+        # torch threads; 0 = torch's default (all cores). One: see EmbeddingPool for why.
+        self.threads = threads
 
     @cached_property
     def bf16(self) -> bool:
@@ -94,11 +95,63 @@ class SentenceTransformerEmbedder:
         # Normalized here, in float32: bfloat16's own normalization is off by up to 0.5%.
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
+    def pool(self, workers: int) -> EmbeddingPool:
+        """Processes that embed as this embedder does (same model, same precision)."""
+        return EmbeddingPool(self.name, workers)
+
     def token_counts(self, texts: list[str]) -> list[int]:
         """How many tokens of each text the model reads (what its mean pooling averages)."""
         tokenizer, limit = self.model.tokenizer, self.model.max_seq_length
         ids = tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
         return [len(row) for row in ids]
+
+
+class EmbeddingPool:
+    """Embeds on several processes of one torch thread each, for large indexing jobs.
+
+    MiniLM gains little from a second torch thread (1.1x), and when anything else keeps a
+    core busy, two threads in one process wait on each other: 20 sentences/s against 265 on
+    one thread, measured with llama.cpp running beside it. Processes share nothing, so two of
+    them on two cores do twice the work of one.
+    """
+
+    def __init__(self, name: str, workers: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.workers = workers
+        self._executor = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
+            initializer=_start_worker,
+            initargs=(name,),
+        )
+
+    def submit(self, texts: list[str]):
+        """A future of (normalized vectors as float16, token counts) for these texts."""
+        return self._executor.submit(_encode_in_worker, texts)
+
+    def close(self, cancel: bool = False) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=cancel)
+
+
+_worker_embedder: SentenceTransformerEmbedder | None = None
+
+
+def _start_worker(name: str) -> None:
+    global _worker_embedder
+    import signal
+
+    import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    torch.set_num_threads(1)
+    _worker_embedder = SentenceTransformerEmbedder(name, threads=1)
+
+
+def _encode_in_worker(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    vectors = _worker_embedder.encode(texts).astype(np.float16)
+    return vectors, np.asarray(_worker_embedder.token_counts(texts), dtype=np.int32)
 
 
 class HashingEmbedder:
@@ -120,7 +173,7 @@ class HashingEmbedder:
         return out / np.maximum(norms, 1e-9)
 
 
-def load_embedder(name: str, threads: int = 0):
+def load_embedder(name: str, threads: int = 1):
     """Pick the backend from a name or a path (`hashing` for tests)."""
     if name == "hashing":
         return HashingEmbedder()

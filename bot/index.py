@@ -38,6 +38,8 @@ HNSW_EF_SEARCH = 128  # candidates kept while searching; more is slower and clos
 STORE, VECTORS, BM25_DIR, MANIFEST = "store.json", "vectors.faiss", "bm25", "manifest.json"
 SEGMENTS = ".segments"  # beside the indexes: per-document sentence vectors, shared by them
 BATCH_SENTENCES = 1024  # sentences embedded at a time when indexing many small documents
+# From about 5,000 sentences on, embedding processes repay their start (a few seconds each).
+POOL_FROM_CHARACTERS = 500_000
 EMPTY_TOKEN = "\x00"  # never produced by tokenize(): it drops everything but word characters
 
 
@@ -242,11 +244,16 @@ def embed_documents(
     """Split and embed documents a batch at a time, storing each one's segment as it is done.
 
     Batches keep memory bounded and let the embedder sort many sentences by length (less
-    padding); storing as we go means an interrupted run keeps what it finished.
+    padding); storing as we go means an interrupted run keeps what it finished. A large job is
+    embedded on a pool of processes while this one splits the next documents.
     """
+    from collections import deque
+
     from tqdm import tqdm
 
     done: dict[str, Segment] = {}
+    pool = _pool_for(documents, embedder)
+    in_flight: deque = deque()  # (batch, future) in the order the batches were made
     batch: list[tuple[Document, list[Sentence]]] = []
     sentences_done = 0
     with tqdm(
@@ -258,15 +265,8 @@ def embed_documents(
         dynamic_ncols=True,
     ) as bar:
 
-        def flush() -> None:
+        def store(batch: list, vectors: np.ndarray, counts: np.ndarray) -> None:
             nonlocal sentences_done
-            texts = [s.text for _, sentences in batch for s in sentences]
-            vectors = _encode_with_progress(embedder, texts, progress and len(batch) == 1)
-            vectors = vectors.astype(np.float16)  # half the disk; retrieval measured the same
-            if hasattr(embedder, "token_counts"):
-                counts = np.asarray(embedder.token_counts(texts), dtype=np.int32)
-            else:
-                counts = np.asarray([len(text.split()) for text in texts], dtype=np.int32)
             row = 0
             for document, sentences in batch:
                 n = len(sentences)
@@ -278,27 +278,69 @@ def embed_documents(
                 segments.put(document, segment)
                 done[document.id] = segment
                 row += n
-            sentences_done += len(texts)
+            sentences_done += row
             elapsed = bar.format_dict["elapsed"] or 1e-9
             bar.set_postfix_str(
                 f"{sentences_done} sentences, {sentences_done / elapsed:.0f} sentences/s",
                 refresh=False,
             )
             bar.update(len(batch))
-            batch.clear()
 
-        pending = 0
-        for document in documents:
-            sentences = split_sentences(document.text)
-            if not sentences:
-                raise BotError(f"document {document.id!r} has no text to index")
-            batch.append((document, sentences))
-            pending = sum(len(s) for _, s in batch)
-            if pending >= BATCH_SENTENCES:
-                flush()
-        if batch:
-            flush()
+        def flush(limit: int) -> None:
+            """Store finished batches, oldest first, until at most `limit` are in flight."""
+            from concurrent.futures.process import BrokenProcessPool
+
+            while len(in_flight) > limit:
+                finished, future = in_flight.popleft()
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    raise BotError(
+                        "an embedding process died (out of memory?); the documents finished "
+                        "so far are kept: run it again to go on"
+                    ) from None
+                store(finished, *result)
+
+        def embed(batch: list) -> None:
+            texts = [s.text for _, sentences in batch for s in sentences]
+            if pool is not None:
+                in_flight.append((batch, pool.submit(texts)))
+                flush(2 * pool.workers)  # enough queued to keep every worker busy
+                return
+            vectors = _encode_with_progress(embedder, texts, progress and len(batch) == 1)
+            if hasattr(embedder, "token_counts"):
+                counts = np.asarray(embedder.token_counts(texts), dtype=np.int32)
+            else:
+                counts = np.asarray([len(text.split()) for text in texts], dtype=np.int32)
+            store(batch, vectors.astype(np.float16), counts)  # float16: half the disk
+
+        try:
+            for document in documents:
+                sentences = split_sentences(document.text)
+                if not sentences:
+                    raise BotError(f"document {document.id!r} has no text to index")
+                batch.append((document, sentences))
+                if sum(len(s) for _, s in batch) >= BATCH_SENTENCES:
+                    embed(batch)
+                    batch = []
+            if batch:
+                embed(batch)
+            flush(0)
+        finally:
+            if pool is not None:
+                pool.close(cancel=True)
     return done
+
+
+def _pool_for(documents: Sequence[Document], embedder):
+    """A pool of embedding processes when the job is large enough to repay starting them."""
+    import os
+
+    workers = os.cpu_count() or 1
+    characters = sum(len(document.text) for document in documents)
+    if workers < 2 or characters < POOL_FROM_CHARACTERS or not hasattr(embedder, "pool"):
+        return None
+    return embedder.pool(workers)
 
 
 def vector_index(vectors: np.ndarray):

