@@ -253,7 +253,7 @@ def embed_documents(
 
     done: dict[str, Segment] = {}
     pool = _pool_for(documents, embedder)
-    in_flight: deque = deque()  # (batch, future) in the order the batches were made
+    in_flight: deque = deque()  # (batch, its pieces' futures) in the order they were made
     batch: list[tuple[Document, list[Sentence]]] = []
     sentences_done = 0
     with tqdm(
@@ -287,25 +287,29 @@ def embed_documents(
             bar.update(len(batch))
 
         def flush(limit: int) -> None:
-            """Store finished batches, oldest first, until at most `limit` are in flight."""
+            """Store finished batches, oldest first, until at most `limit` pieces are queued."""
             from concurrent.futures.process import BrokenProcessPool
 
-            while len(in_flight) > limit:
-                finished, future = in_flight.popleft()
+            while sum(len(futures) for _, futures in in_flight) > limit:
+                finished, futures = in_flight.popleft()
                 try:
-                    result = future.result()
+                    results = [future.result() for future in futures]
                 except BrokenProcessPool:
                     raise BotError(
                         "an embedding process died (out of memory?); the documents finished "
                         "so far are kept: run it again to go on"
                     ) from None
-                store(finished, *result)
+                vectors = np.concatenate([vectors for vectors, _ in results])
+                store(finished, vectors, np.concatenate([counts for _, counts in results]))
 
         def embed(batch: list) -> None:
             texts = [s.text for _, sentences in batch for s in sentences]
             if pool is not None:
-                in_flight.append((batch, pool.submit(texts)))
-                flush(2 * pool.workers)  # enough queued to keep every worker busy
+                # A long document is one batch: its pieces still go to every process.
+                pieces = range(0, len(texts), BATCH_SENTENCES)
+                futures = [pool.submit(texts[i : i + BATCH_SENTENCES]) for i in pieces]
+                in_flight.append((batch, futures))
+                flush(2 * pool.workers)  # enough queued to keep every process busy
                 return
             vectors = _encode_with_progress(embedder, texts, progress and len(batch) == 1)
             if hasattr(embedder, "token_counts"):

@@ -476,6 +476,7 @@ def test_a_large_job_is_embedded_by_processes_as_one_process_embeds_it(news, mon
     documents = load_documents([news])
     here = index_module.embed_documents(documents, embedder, SegmentStore(None), progress=False)
     monkeypatch.setattr(index_module, "POOL_FROM_CHARACTERS", 1)  # these few count as large
+    monkeypatch.setattr(index_module, "BATCH_SENTENCES", 2)  # a document in several pieces
     started = []
     real_pool = embedder.pool
     monkeypatch.setattr(embedder, "pool", lambda n: started.append(n) or real_pool(n))
