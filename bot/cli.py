@@ -111,7 +111,8 @@ def index(paths: tuple[Path, ...], force: bool, index_dir: Path | None) -> None:
     from bot.index import collection_directory, index_directory, open_index
 
     if len(paths) == 1 and paths[0].is_file():
-        settings = load_settings(doc=paths[0], docs=None, index_dir=index_dir)
+        # One file is one document, whatever BOT_DOCS says.
+        settings = Settings.load(doc=paths[0], docs="", index_dir=index_dir)
     else:
         settings = load_settings(docs=paths or None, index_dir=index_dir)
     documents = resolve_documents(settings)
