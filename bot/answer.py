@@ -244,11 +244,21 @@ class Bot:
         return build_messages(system, passages, question, history, titles)
 
     @property
-    def judge_thresholds(self) -> tuple[float, float] | None:
-        """(supported, doubted) when the model can judge and its thresholds were measured."""
+    def judge_thresholds(self) -> tuple[float, ...] | None:
+        """(supported, doubted[, doubted over retrieved passages]) when the model can judge and
+        its thresholds were measured."""
         if not hasattr(self.llm, "judge"):
             return None
         return getattr(self.llm, "judge_thresholds", None)
+
+    def doubted(self, passages: list[Passage], doc_id: str | None) -> float:
+        """The margin below which an answer's sources are judged not to answer it. A whole
+        document in the prompt and a few retrieved passages give margins of their own: with the
+        whole document the judge says yes more readily, also to the right answers' sources."""
+        thresholds = self.judge_thresholds
+        if len(thresholds) > 2 and self.fits_whole(doc_id) is None:
+            return thresholds[2]
+        return thresholds[1]
 
     def judge(
         self, question: str, passages: list[Passage], candidates: Sequence[Passage]
@@ -373,7 +383,7 @@ class Bot:
                     note = "the answer dropped a negation; quoting its source instead"
                 elif not attempt:
                     margins = self.judge(question, passages, self._as_passages(sources, passages))
-                    if margins is not None and max(margins) < self.judge_thresholds[1]:
+                    if margins is not None and max(margins) < self.doubted(passages, doc_id):
                         reply, sources = Reply(reply.text, [], True), []
                         note = "the model judged that none of its sources answers the question"
                 break

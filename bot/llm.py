@@ -30,13 +30,11 @@ class LLM(Protocol):
 class LlamaCppLLM:
     """A GGUF model run in-process by llama.cpp; calls are serialized (it is not thread-safe)."""
 
-    def __init__(
-        self, model_path: str, settings: Settings, judge: tuple[float, float] | None = None
-    ):
+    def __init__(self, model_path: str, settings: Settings, judge: tuple[float, ...] | None = None):
         from llama_cpp import Llama
 
         self.name = str(model_path)
-        self.judge_thresholds = judge  # (supported, doubted), measured for this model
+        self.judge_thresholds = judge  # (supported, doubted[, over passages]), measured
         self.temperature = settings.temperature
         try:
             self.llama = Llama(
@@ -182,7 +180,7 @@ class FakeLLM:
     ):
         self.reply = reply
         self.verdict = verdict
-        self.judge_thresholds = (1.4, 1.0)  # the 1.5B's; the default verdicts (+-3) are clear
+        self.judge_thresholds = (1.4, 1.0, 1.3)  # the 1.5B's; the default verdicts (+-3) are clear
         self.calls: list[Messages] = []  # what was sent to stream()
         self.judged: list[Messages] = []  # what was sent to judge()
 

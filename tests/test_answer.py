@@ -260,3 +260,20 @@ def test_a_quoted_source_comes_with_the_sentence_saying_who_it_is_about(settings
     assert answer.text == text
     assert [s.sentence_id for s in answer.sources] == [0, 1]
 
+
+def test_over_retrieved_passages_the_judge_must_be_surer_than_over_a_whole_document(
+    settings, tiny_doc
+):
+    import dataclasses
+
+    _, whole, passages = FakeLLM().judge_thresholds
+    assert whole < passages
+    reply = "The bridge links the old town with the harbour [3]."
+    bot = make_bot(settings, tiny_doc, reply)
+    bot.llm.verdict = (whole + passages) / 2
+    assert bot.ask("What does the bridge link?").answerable, "whole document: it stands"
+    short = dataclasses.replace(settings, context_tokens=5)  # the document no longer fits
+    bot = make_bot(short, tiny_doc, reply)
+    bot.llm.verdict = (whole + passages) / 2
+    answer = bot.ask("What does the bridge link?")
+    assert not answer.answerable and "judged" in answer.note
