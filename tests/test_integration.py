@@ -158,9 +158,11 @@ def assert_exact_dicts(sources):
         assert TEXT[source["start"] : source["end"]] == source["text"]
 
 
-# Measured on 2026-11-27 with the 0.5B model: answer_accuracy 0.800, refusal_accuracy 1.000.
-# The floors leave room for one more miss each (15 answerable and 3 unanswerable turns).
-FLOORS = {"answer_accuracy": 0.73, "refusal_accuracy": 0.66}
+# Measured on 2026-11-27 with the 0.5B model, after issue 4's second pass: answer_accuracy
+# 0.733 (11 of 15), refusal_accuracy 1.000 (3 of 3). The floors leave room for one more miss
+# each: 10 of 15 and 2 of 3. (The old floor, 0.73, was set when 0.800 was measured; the
+# 0.5B already gave 0.733 at the start of that pass, which left no room at all.)
+FLOORS = {"answer_accuracy": 0.66, "refusal_accuracy": 0.66}
 
 
 @pytest.mark.skipif(not (SHARED / "data").exists(), reason="needs ../shared")
