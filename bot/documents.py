@@ -161,16 +161,22 @@ def resolve_documents(settings) -> list[Document]:
     return [load_document(settings.doc)]
 
 
-def find_in(documents: Sequence[Document], ref: Path | str) -> Document:
-    """The document that `ref` names: its id, its id without suffix, its title or its path."""
+def find_in(
+    documents: Sequence[Document],
+    ref: Path | str,
+    by_path: bool = True,
+    listed_by: str = "`bot docs`",
+) -> Document:
+    """The document that `ref` names: its id, its id without suffix, its title or (when
+    `by_path`; never for a name that came over the network) its path on this machine."""
     ref_text = str(ref)
-    resolved = Path(ref).expanduser().resolve()
+    resolved = Path(ref).expanduser().resolve() if by_path else None
     for document in documents:
         if ref_text in (document.id, document.title) or ref_text == document.id.rsplit(".", 1)[0]:
             return document
-        if document.path and Path(document.path) == resolved:
+        if resolved and document.path and Path(document.path) == resolved:
             return document
-    raise BotError(f"no document {ref_text!r} in the collection; `bot docs` lists them")
+    raise BotError(f"no document {ref_text!r} in the collection; {listed_by} lists them")
 
 
 def unique_id(doc_id: str, taken: set[str]) -> str:

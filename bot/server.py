@@ -36,7 +36,7 @@ class HistoryTurn(BaseModel):
 class AskRequest(BaseModel):
     question: Text
     history: list[HistoryTurn] = Field(default_factory=list)
-    doc: Text | None = None  # keep to one document of the collection: its id, title or path
+    doc: Text | None = None  # keep to one document of the collection: its id or title
 
 
 class ChatMessage(BaseModel):
@@ -66,12 +66,13 @@ def turns_from_messages(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn
 
 
 def document_id(bot: Bot, ref: str | None, default: str | None = None) -> str | None:
-    """The id of the document a request names (id, title or path), else the default."""
+    """The id of the document a request names (id or title), else the default."""
     from bot.documents import find_in
 
     if ref is None or not ref.strip():
         return default
-    return find_in([entry.document for entry in bot.index.documents.values()], ref.strip()).id
+    documents = [entry.document for entry in bot.index.documents.values()]
+    return find_in(documents, ref.strip(), by_path=False, listed_by="GET /api/documents").id
 
 
 def create_app(

@@ -334,7 +334,7 @@ def collection_bot(settings, news):
     return Bot(open_collection(settings, embedder), FakeLLM(), embedder, settings)
 
 
-def test_the_api_lists_the_documents_and_keeps_to_one_when_asked(collection_bot):
+def test_the_api_lists_the_documents_and_keeps_to_one_when_asked(collection_bot, news):
     from fastapi.testclient import TestClient
 
     from bot.server import create_app
@@ -356,8 +356,11 @@ def test_the_api_lists_the_documents_and_keeps_to_one_when_asked(collection_bot)
         wrong = client.post("/api/ask", json={**question, "doc": "sports"})
         assert wrong.status_code == 400
         assert wrong.json() == {
-            "error": "no document 'sports' in the collection; `bot docs` lists them"
+            "error": "no document 'sports' in the collection; GET /api/documents lists them"
         }
+        # A name from the network is never looked up on the server's disk.
+        by_path = {**question, "doc": str(news / "weather" / "storm.txt")}
+        assert client.post("/api/ask", json=by_path).status_code == 400
 
 
 @pytest.mark.browser
