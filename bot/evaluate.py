@@ -48,6 +48,26 @@ def read_question_set(path: Path) -> list[dict]:
     return conversations
 
 
+def bots_by_document(
+    bot_for_document: Callable[[Document], Bot], default_bot: Callable[[], Bot]
+) -> Callable[[dict], Bot]:
+    """conversation -> the bot for its document (its "context", else the default one); each
+    bot is made once, on first use."""
+    bots: dict[str | None, Bot] = {}
+
+    def bot_for(conv: dict) -> Bot:
+        if "context" not in conv:
+            if None not in bots:
+                bots[None] = default_bot()
+            return bots[None]
+        document = document_from_text(conv["context"])
+        if document.sha256 not in bots:
+            bots[document.sha256] = bot_for_document(document)
+        return bots[document.sha256]
+
+    return bot_for
+
+
 def run(
     conversations: list[dict],
     default_bot: Callable[[], Bot],
@@ -60,19 +80,12 @@ def run(
 
     results = []
     total = sum(len(c["turns"]) for c in conversations)
-    bots: dict[str, Bot] = {}
+    bot_for = bots_by_document(bot_for_document, default_bot)
     with tqdm(
         total=total, desc="Evaluating", unit="turn", disable=not progress, file=sys.stderr
     ) as bar:
         for conv in conversations:
-            if "context" in conv:
-                document = document_from_text(conv["context"])
-                bot = bots.get(document.sha256)
-                if bot is None:
-                    bot = bots[document.sha256] = bot_for_document(document)
-            else:
-                bot = default_bot()
-            chat = Conversation(bot)
+            chat = Conversation(bot_for(conv))
             for number, turn in enumerate(conv["turns"]):
                 try:
                     answer = chat.ask(turn["question"])

@@ -16,9 +16,9 @@ import json
 from pathlib import Path
 
 from bot.answer import open_bot
-from bot.documents import document_from_text, load_document
-from bot.evaluate import normalize, read_question_set
+from bot.evaluate import bots_by_document, normalize, read_question_set
 from bot.followup import resolve
+from bot.llm import load_llm
 from bot.prompt import Turn
 from bot.settings import Settings
 
@@ -36,16 +36,15 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings.load(model=args.model)
     conversations = read_question_set(Path(args.qa))
-    bots, rows = {}, []
-    llm = None
+    rows = []
+    llm = load_llm(settings)
+    llm.judge_thresholds = llm.judge_thresholds or (0.0, 0.0)  # so that Bot.judge asks
+    bot_for = bots_by_document(
+        lambda document: open_bot(settings, [document], llm=llm, log=print),
+        lambda: open_bot(settings, llm=llm, log=print),
+    )
     for conv in conversations:
-        text = conv.get("context")
-        document = document_from_text(text) if text else load_document(settings.doc)
-        bot = bots.get(document.sha256)
-        if bot is None:
-            bot = bots[document.sha256] = open_bot(settings, [document], llm=llm, log=print)
-            llm = bot.llm
-        llm.judge_thresholds = llm.judge_thresholds or (0.0, 0.0)  # so that Bot.judge asks
+        bot = bot_for(conv)
         history: list[Turn] = []
         for number, turn in enumerate(conv["turns"]):
             question = resolve(turn["question"], history)

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from bot.answer import open_bot
 from bot.attribute import attribute, parse_reply
-from bot.documents import document_from_text, load_document
-from bot.evaluate import normalize, read_question_set
+from bot.evaluate import bots_by_document, normalize, read_question_set
 from bot.followup import resolve
 from bot.llm import FakeLLM
 from bot.prompt import Turn
@@ -30,17 +29,14 @@ def main(qa: str, traced: str) -> None:
     for line in Path(traced).read_text(encoding="utf-8").splitlines():
         r = json.loads(line)
         results[(r["id"], int(r["turn"]))] = r
-    bots = {}
+    bot_for = bots_by_document(
+        lambda document: open_bot(settings, [document], llm=FakeLLM(), log=lambda m: None),
+        lambda: open_bot(settings, llm=FakeLLM(), log=lambda m: None),
+    )
     tally = {"old": [0, 0, 0], "new": [0, 0, 0]}  # evidence hits, good sources, sources
     changed = 0
     for conv in conversations:
-        text = conv.get("context")
-        document = document_from_text(text) if text else load_document(settings.doc)
-        bot = bots.get(document.sha256)
-        if bot is None:
-            bot = bots[document.sha256] = open_bot(
-                settings, [document], llm=FakeLLM(), log=lambda m: None
-            )
+        bot = bot_for(conv)
         history: list[Turn] = []
         for number, turn in enumerate(conv["turns"]):
             r = results[(conv["id"], number)]

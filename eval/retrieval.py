@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 
 from bot.answer import FOCUSED_CHUNKS, open_bot
-from bot.documents import document_from_text, load_document
-from bot.evaluate import normalize, read_question_set
+from bot.evaluate import bots_by_document, normalize, read_question_set
 from bot.followup import resolve
 from bot.llm import FakeLLM
 from bot.prompt import Turn
@@ -24,16 +23,13 @@ from bot.settings import Settings
 def main(path: str) -> None:
     settings = Settings.load()
     conversations = read_question_set(Path(path))
-    bots = {}
+    bot_for = bots_by_document(
+        lambda document: open_bot(settings, [document], llm=FakeLLM(), log=lambda m: None),
+        lambda: open_bot(settings, llm=FakeLLM(), log=lambda m: None),
+    )
     ranks = []
     for conv in conversations:
-        text = conv.get("context")
-        document = document_from_text(text) if text else load_document(settings.doc)
-        bot = bots.get(document.sha256)
-        if bot is None:
-            bot = bots[document.sha256] = open_bot(
-                settings, [document], llm=FakeLLM(), log=lambda m: None
-            )
+        bot = bot_for(conv)
         history: list[Turn] = []
         for number, turn in enumerate(conv["turns"]):
             question = resolve(turn["question"], history)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bot import evaluate as ev
 from bot.answer import Bot, Conversation, open_bot
-from bot.documents import document_from_text, load_document
+from bot.documents import load_document
 from bot.embed import load_embedder
 from bot.index import open_index
 from bot.llm import load_llm
@@ -73,20 +73,19 @@ def main() -> None:
     if args.judge:
         thresholds = None if args.judge == "none" else tuple(map(float, args.judge.split(",")))
         llm.llm.judge_thresholds = thresholds
-    bots: dict[str, Bot] = {}
+
+    def default_bot() -> Bot:
+        bot = open_bot(settings, llm=llm, embedder=embedder)
+        bot.warm_up()
+        return bot
+
+    bot_for = ev.bots_by_document(
+        lambda document: Bot(open_index([document], embedder, settings), llm, embedder, settings),
+        default_bot,
+    )
     results = []
     for conv in conversations:
-        text = conv.get("context")
-        document = document_from_text(text) if text else load_document(settings.doc)
-        bot = bots.get(document.sha256)
-        if bot is None:
-            if text:
-                bot = Bot(open_index([document], embedder, settings), llm, embedder, settings)
-            else:
-                bot = open_bot(settings, llm=llm, embedder=embedder)
-                bot.warm_up()
-            bots[document.sha256] = bot
-        chat = Conversation(bot)
+        chat = Conversation(bot_for(conv))
         for number, turn in enumerate(conv["turns"]):
             llm.log = []
             answer = chat.ask(turn["question"])
