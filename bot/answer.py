@@ -488,13 +488,13 @@ def open_bot(
     """
     from bot.documents import resolve_documents
     from bot.embed import load_embedder
-    from bot.index import collection_directory, open_index
+    from bot.index import open_index, sources_directory
     from bot.llm import load_llm
 
     directory = None
     if documents is None:
         documents = resolve_documents(settings)
-        directory = collection_directory(settings) if settings.sources else None
+        directory = sources_directory(settings, documents)
     embedder = embedder or load_embedder(settings.embedder)
     index = open_index(documents, embedder, settings, directory=directory, log=log)
     return Bot(index, llm or load_llm(settings), embedder, settings)

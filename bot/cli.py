@@ -108,7 +108,7 @@ def index(paths: tuple[Path, ...], force: bool, index_dir: Path | None) -> None:
     """
     from bot.documents import resolve_documents
     from bot.embed import load_embedder
-    from bot.index import collection_directory, index_directory, open_index
+    from bot.index import open_index, sources_directory
 
     if len(paths) == 1 and paths[0].is_file():
         # One file is one document, whatever BOT_DOCS says.
@@ -116,10 +116,7 @@ def index(paths: tuple[Path, ...], force: bool, index_dir: Path | None) -> None:
     else:
         settings = load_settings(docs=paths or None, index_dir=index_dir)
     documents = resolve_documents(settings)
-    if settings.sources:
-        directory = collection_directory(settings)
-    else:
-        directory = index_directory(documents, settings)
+    directory = sources_directory(settings, documents)
     embedder = load_embedder(settings.embedder, settings.embed_threads)
     built = open_index(documents, embedder, settings, directory=directory, rebuild=force)
     counts = built.manifest.get("counts", {})
@@ -145,13 +142,12 @@ def docs(as_json: bool, **options) -> None:
     """List the documents answered from: id, sentences and title."""
     from bot.documents import resolve_documents
     from bot.embed import load_embedder
-    from bot.index import collection_directory, open_index
+    from bot.index import open_index, sources_directory
 
     settings = load_settings(**options)
-    directory = collection_directory(settings) if settings.sources else None
-    index = open_index(
-        resolve_documents(settings), load_embedder(settings.embedder), settings, directory
-    )
+    documents = resolve_documents(settings)
+    directory = sources_directory(settings, documents)
+    index = open_index(documents, load_embedder(settings.embedder), settings, directory)
     for doc_id, entry in index.documents.items():
         if as_json:
             row = {
@@ -301,16 +297,12 @@ def evaluate(qa: Path, out: Path, as_json: bool, **options) -> None:
 @friendly_errors
 def info(as_json: bool, **options) -> None:
     """Show the resolved models, index directory and library versions."""
-    from bot.documents import load_document
-    from bot.index import collection_directory, index_directory
+    from bot.index import sources_directory
     from bot.models import chat_model_status, package_version
 
     settings = load_settings(**options)
     try:
-        if settings.sources:
-            index_dir = str(collection_directory(settings))
-        else:
-            index_dir = str(index_directory([load_document(settings.doc)], settings))
+        index_dir = str(sources_directory(settings))
     except BotError as error:
         index_dir = f"unavailable: {error}"
     report = {

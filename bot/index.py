@@ -496,6 +496,18 @@ def collection_directory(settings: Settings) -> Path:
     return settings.index_dir / f"{name}-{digest}"
 
 
+def sources_directory(settings: Settings, documents: Sequence[Document] | None = None) -> Path:
+    """Where the index of what the settings answer from lives: the --docs collection's folder,
+    or else that of the one document (read from --doc unless given)."""
+    if settings.sources:
+        return collection_directory(settings)
+    if documents is None:
+        from bot.documents import load_document
+
+        documents = [load_document(settings.doc)]
+    return index_directory(documents, settings)
+
+
 def index_directory(documents: Sequence[Document], settings: Settings) -> Path:
     """Where the index of these documents lives: named after a file, or after the text's hash."""
     if len(documents) == 1 and documents[0].path:
