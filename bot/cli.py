@@ -60,12 +60,7 @@ def load_settings(**overrides) -> Settings:
 
 def kept_document(bot, settings: Settings) -> str | None:
     """The id of the document --doc names inside a --docs collection, if it names one."""
-    from bot.documents import find_in
-
-    if settings.keep_to is None:
-        return None
-    documents = [entry.document for entry in bot.index.documents.values()]
-    return find_in(documents, settings.keep_to).id
+    return None if settings.keep_to is None else bot.index.find(settings.keep_to)
 
 
 def friendly_errors(command):

@@ -64,6 +64,13 @@ class Index:
     def sentence(self, doc_id: str, sentence_id: int) -> Sentence:
         return self.documents[doc_id].sentences[sentence_id]
 
+    def find(self, ref: Path | str, by_path: bool = True, listed_by: str = "`bot docs`") -> str:
+        """The id of the document `ref` names (see documents.find_in)."""
+        from bot.documents import find_in
+
+        documents = [entry.document for entry in self.documents.values()]
+        return find_in(documents, ref, by_path, listed_by).id
+
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     import bm25s

@@ -67,12 +67,9 @@ def turns_from_messages(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn
 
 def document_id(bot: Bot, ref: str | None, default: str | None = None) -> str | None:
     """The id of the document a request names (id or title), else the default."""
-    from bot.documents import find_in
-
     if ref is None or not ref.strip():
         return default
-    documents = [entry.document for entry in bot.index.documents.values()]
-    return find_in(documents, ref.strip(), by_path=False, listed_by="GET /api/documents").id
+    return bot.index.find(ref.strip(), by_path=False, listed_by="GET /api/documents")
 
 
 def create_app(
