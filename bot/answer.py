@@ -495,6 +495,6 @@ def open_bot(
     if documents is None:
         documents = resolve_documents(settings)
         directory = sources_directory(settings, documents)
-    embedder = embedder or load_embedder(settings.embedder)
+    embedder = embedder or load_embedder(settings.embedder, settings.embed_threads)
     index = open_index(documents, embedder, settings, directory=directory, log=log)
     return Bot(index, llm or load_llm(settings), embedder, settings)

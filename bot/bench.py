@@ -701,7 +701,7 @@ def collection_at_scale(documents: int, chars: int, changed: int, workdir: Path)
     again_s, _, _ = _index_process(folder, index_dir)
 
     settings = Settings.load(docs=str(folder), index_dir=index_dir)
-    embedder = load_embedder(settings.embedder)
+    embedder = load_embedder(settings.embedder, settings.embed_threads)
     loaded = load_documents(settings.sources)
     started = time.perf_counter()
     index = open_index(

@@ -142,7 +142,9 @@ def docs(as_json: bool, **options) -> None:
     settings = load_settings(**options)
     documents = resolve_documents(settings)
     directory = sources_directory(settings, documents)
-    index = open_index(documents, load_embedder(settings.embedder), settings, directory)
+    index = open_index(
+        documents, load_embedder(settings.embedder, settings.embed_threads), settings, directory
+    )
     for doc_id, entry in index.documents.items():
         if as_json:
             row = {
@@ -266,7 +268,7 @@ def evaluate(qa: Path, out: Path, as_json: bool, **options) -> None:
     if out.is_dir():
         raise BotError(f"--out {out} is a directory; give the results file's name")
     conversations = ev.read_question_set(qa)
-    embedder = load_embedder(settings.embedder)
+    embedder = load_embedder(settings.embedder, settings.embed_threads)
     llm = load_llm(settings)
     default: list[Bot] = []
 

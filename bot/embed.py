@@ -97,7 +97,7 @@ class SentenceTransformerEmbedder:
 
     def pool(self, workers: int) -> EmbeddingPool:
         """Processes that embed as this embedder does (same model, same precision)."""
-        return EmbeddingPool(self.name, workers)
+        return EmbeddingPool(self.name, workers, self.threads or 1)
 
     def token_counts(self, texts: list[str]) -> list[int]:
         """How many tokens of each text the model reads (what its mean pooling averages)."""
@@ -107,7 +107,7 @@ class SentenceTransformerEmbedder:
 
 
 class EmbeddingPool:
-    """Embeds on several processes of one torch thread each, for large indexing jobs.
+    """Embeds on several processes (one torch thread each by default), for large indexing jobs.
 
     MiniLM gains little from a second torch thread (1.1x), and when anything else keeps a
     core busy, two threads in one process wait on each other: 20 sentences/s against 265 on
@@ -115,7 +115,7 @@ class EmbeddingPool:
     them on two cores do twice the work of one.
     """
 
-    def __init__(self, name: str, workers: int):
+    def __init__(self, name: str, workers: int, threads: int = 1):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -124,7 +124,7 @@ class EmbeddingPool:
             workers,
             mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
             initializer=_start_worker,
-            initargs=(name,),
+            initargs=(name, threads),
         )
 
     def submit(self, texts: list[str]):
@@ -138,15 +138,15 @@ class EmbeddingPool:
 _worker_embedder: SentenceTransformerEmbedder | None = None
 
 
-def _start_worker(name: str) -> None:
+def _start_worker(name: str, threads: int) -> None:
     global _worker_embedder
     import signal
 
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    torch.set_num_threads(1)
-    _worker_embedder = SentenceTransformerEmbedder(name, threads=1)
+    torch.set_num_threads(threads)
+    _worker_embedder = SentenceTransformerEmbedder(name, threads=threads)
 
 
 def _encode_in_worker(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
