@@ -487,7 +487,7 @@ def open_bot(
     in its folders), or else the one document of --doc.
     """
     from bot.documents import resolve_documents
-    from bot.embed import load_embedder
+    from bot.embed import embedder_for
     from bot.index import open_index, sources_directory
     from bot.llm import load_llm
 
@@ -495,6 +495,6 @@ def open_bot(
     if documents is None:
         documents = resolve_documents(settings)
         directory = sources_directory(settings, documents)
-    embedder = embedder or load_embedder(settings.embedder, settings.embed_threads)
+    embedder = embedder or embedder_for(settings)
     index = open_index(documents, embedder, settings, directory=directory, log=log)
     return Bot(index, llm or load_llm(settings), embedder, settings)

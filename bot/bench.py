@@ -682,7 +682,7 @@ def collection_at_scale(documents: int, chars: int, changed: int, workdir: Path)
     import random
 
     from bot.documents import load_documents
-    from bot.embed import load_embedder
+    from bot.embed import embedder_for
     from bot.index import collection_directory, open_index
     from bot.retrieve import Retriever
 
@@ -701,7 +701,7 @@ def collection_at_scale(documents: int, chars: int, changed: int, workdir: Path)
     again_s, _, _ = _index_process(folder, index_dir)
 
     settings = Settings.load(docs=str(folder), index_dir=index_dir)
-    embedder = load_embedder(settings.embedder, settings.embed_threads)
+    embedder = embedder_for(settings)
     loaded = load_documents(settings.sources)
     started = time.perf_counter()
     index = open_index(

@@ -102,7 +102,7 @@ def index(paths: tuple[Path, ...], force: bool, index_dir: Path | None) -> None:
     ones dropped. An interrupted run keeps what it finished, and the next one resumes.
     """
     from bot.documents import resolve_documents
-    from bot.embed import load_embedder
+    from bot.embed import embedder_for
     from bot.index import open_index, sources_directory
 
     if len(paths) == 1 and paths[0].is_file():
@@ -112,7 +112,7 @@ def index(paths: tuple[Path, ...], force: bool, index_dir: Path | None) -> None:
         settings = load_settings(docs=paths or None, index_dir=index_dir)
     documents = resolve_documents(settings)
     directory = sources_directory(settings, documents)
-    embedder = load_embedder(settings.embedder, settings.embed_threads)
+    embedder = embedder_for(settings)
     built = open_index(documents, embedder, settings, directory=directory, rebuild=force)
     counts = built.manifest.get("counts", {})
     what = (
@@ -136,14 +136,14 @@ def index(paths: tuple[Path, ...], force: bool, index_dir: Path | None) -> None:
 def docs(as_json: bool, **options) -> None:
     """List the documents answered from: id, sentences and title."""
     from bot.documents import resolve_documents
-    from bot.embed import load_embedder
+    from bot.embed import embedder_for
     from bot.index import open_index, sources_directory
 
     settings = load_settings(**options)
     documents = resolve_documents(settings)
     directory = sources_directory(settings, documents)
     index = open_index(
-        documents, load_embedder(settings.embedder, settings.embed_threads), settings, directory
+        documents, embedder_for(settings), settings, directory
     )
     for doc_id, entry in index.documents.items():
         if as_json:
@@ -260,7 +260,7 @@ def evaluate(qa: Path, out: Path, as_json: bool, **options) -> None:
     from bot import evaluate as ev
     from bot.answer import Bot, open_bot
     from bot.documents import load_document
-    from bot.embed import load_embedder
+    from bot.embed import embedder_for
     from bot.index import open_index
     from bot.llm import load_llm
 
@@ -268,7 +268,7 @@ def evaluate(qa: Path, out: Path, as_json: bool, **options) -> None:
     if out.is_dir():
         raise BotError(f"--out {out} is a directory; give the results file's name")
     conversations = ev.read_question_set(qa)
-    embedder = load_embedder(settings.embedder, settings.embed_threads)
+    embedder = embedder_for(settings)
     llm = load_llm(settings)
     default: list[Bot] = []
 

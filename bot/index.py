@@ -260,6 +260,8 @@ def embed_documents(
 
     done: dict[str, Segment] = {}
     pool = _pool_for(documents, embedder)
+    if documents and pool is None:
+        _ = embedder.dimension  # load (or convert) the model first: the bar times embedding
     in_flight: deque = deque()  # (batch, its pieces' futures) in the order they were made
     batch: list[tuple[Document, list[Sentence]]] = []
     sentences_done = 0

