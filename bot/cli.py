@@ -306,7 +306,11 @@ def info(as_json: bool, **options) -> None:
         "bot": __version__,
         "model": chat_model_status(settings.model, settings.home),
         "llm_url": settings.llm_url or None,
-        "embedder": {"name": settings.embedder, "path": _embedder_path(settings.embedder)},
+        "embedder": {
+            "name": settings.embedder,
+            "path": _embedder_path(settings.embedder),
+            "backend": settings.embed_backend,
+        },
         "document": str(settings.doc),
         "collection": [str(path) for path in settings.sources] or None,
         "index_dir": index_dir,
@@ -317,6 +321,7 @@ def info(as_json: bool, **options) -> None:
             for name in (
                 "llama-cpp-python",
                 "sentence-transformers",
+                "openvino",
                 "faiss-cpu",
                 "bm25s",
                 "pysbd",

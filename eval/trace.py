@@ -21,7 +21,7 @@ from pathlib import Path
 from bot import evaluate as ev
 from bot.answer import Bot, Conversation, open_bot
 from bot.documents import load_document
-from bot.embed import load_embedder
+from bot.embed import embedder_for
 from bot.index import open_index
 from bot.llm import load_llm
 from bot.settings import Settings
@@ -68,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings.load(**({"model": args.model} if args.model else {}))
     conversations = ev.read_question_set(Path(args.qa))
-    embedder = load_embedder(settings.embedder)
+    embedder = embedder_for(settings)
     llm = Tracing(load_llm(settings))
     if args.judge:
         thresholds = None if args.judge == "none" else tuple(map(float, args.judge.split(",")))
