@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from bot.answer import open_bot
-from bot.attribute import attribute, parse_reply
+from bot.attribute import attribute, parse_reply, quote_citations
 from bot.evaluate import bots_by_document, normalize, read_question_set
 from bot.followup import resolve
 from bot.llm import FakeLLM
@@ -51,7 +51,8 @@ def main(qa: str, traced: str) -> None:
             if r.get("note") or not replies:
                 new = r["sources"]  # quoted source after a dropped negation: as recorded
             else:
-                reply = parse_reply(replies[-1]["raw"])
+                raw = replies[-1]["raw"]
+                reply = quote_citations(raw, passages) or parse_reply(raw)
                 new = [s.to_dict() for s in attribute(reply, question, passages)]
             evidence = [normalize(e) for e in turn.get("evidence", [])]
             for name, sources in (("old", r["sources"]), ("new", new)):
