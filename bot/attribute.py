@@ -29,6 +29,8 @@ _NOT_NAMES = frozenset("give list name please explain describe".split())
 CITED_BONUS = 0.25
 MIN_SUPPORT = 0.3
 RELATIVE_SUPPORT = 0.75  # share of the best source's score another source needs
+PART_SUPPORT = 0.6  # share of one answer sentence's new words its own source must hold
+_ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
 @dataclass(frozen=True)
@@ -145,10 +147,33 @@ def attribute(
     # source ("spoke on 9 February": the sentence with the date, not every one about the speech).
     holding = [(s, p) for s, p in keep if answer_words & content_words(p.sentence.text)]
     keep = (holding or keep)[:max_sources]
+    # An answer of several sentences draws each from its own source ("... a function of the
+    # size of the instance. This is usually taken to be the size of the input in bits."): the
+    # sentence that best holds each part is kept, not only the ones that hold most of the whole.
+    for part in _answer_sentences(reply.text):
+        part_words = (content_words(part) - question_words) or content_words(part)
+        if len(part_words) < 2:
+            continue
+        cover, p = max(
+            (
+                (len(part_words & content_words(p.sentence.text)) / len(part_words), p)
+                for p in passages
+            ),
+            key=lambda cp: (cp[0], cp[1].label in cited, -cp[1].label),
+        )
+        if cover >= PART_SUPPORT and all(p is not q for _, q in keep):
+            keep.append((score(p) + (CITED_BONUS if p.label in cited else 0.0), p))
+    keep = sorted(keep, key=lambda sp: (-sp[0], sp[1].label))[:max_sources]
     return [
         Source(p.doc_id, p.sentence.id, p.sentence.text, p.sentence.start, p.sentence.end, s)
         for s, p in keep
     ]
+
+
+def _answer_sentences(text: str) -> list[str]:
+    """The sentences of an answer of several; [] for an answer of one."""
+    parts = [p for p in _ANSWER_SENTENCE.split(text) if p.strip()]
+    return parts if len(parts) > 1 else []
 
 
 def _starts_sentence(text: str, position: int) -> bool:

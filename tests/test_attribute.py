@@ -162,3 +162,16 @@ def test_a_reply_of_citations_alone_quotes_the_cited_sentences():
     assert quote_citations("NOT IN DOCUMENT [2]", passages()) is None
     assert quote_citations("It cost 4 million euros [2].", passages()) is None
     assert quote_citations("[9]", passages()) is None, "no such sentence"
+
+
+def test_each_sentence_of_a_longer_answer_brings_its_own_source():
+    text = (
+        "The fee is charged per passenger. It is set by the harbour board every spring. "
+        "The board meets in the town hall."
+    )
+    numbered = number_passages([("d", s) for s in split_sentences(text)])
+    reply = parse_reply("The fee is set by the harbour board. It is charged per passenger [2].")
+    sources = attribute(reply, "How is the fee decided?", numbered)
+    assert {s.sentence_id for s in sources} == {0, 1}, "the uncited part's sentence too"
+    one = parse_reply("The fee is set by the harbour board every spring [2].")
+    assert [s.sentence_id for s in attribute(one, "How is the fee decided?", numbered)] == [1]
