@@ -233,6 +233,13 @@ class OpenVinoEmbedder:
     def tokenizer(self):
         from tokenizers import Tokenizer
 
+        if self.max_length <= 0:
+            raise BotError(f"embedder {self.name!r} gives no max_seq_length")
+        if not (self.path / "tokenizer.json").is_file():
+            raise BotError(
+                f"embedder {self.name!r} has no tokenizer.json; "
+                "set BOT_EMBED_BACKEND=torch to run it"
+            )
         tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
         tokenizer.no_padding()
         tokenizer.enable_truncation(self.max_length)
@@ -241,7 +248,7 @@ class OpenVinoEmbedder:
     def _converted(self) -> Path:
         """The model in OpenVINO's format, converted on first use and kept in the cache."""
         weights = self.path / "model.safetensors"
-        stamp = weights.stat().st_size if weights.exists() else 0
+        stamp = f"{weights.stat().st_size}-{weights.stat().st_mtime_ns}" if weights.exists() else ""
         key = hashlib.sha256(
             f"{self.fingerprint}|{package_version('openvino')}|{stamp}".encode()
         ).hexdigest()[:16]
@@ -286,8 +293,7 @@ class OpenVinoEmbedder:
 
     @cached_property
     def _compiled(self):
-        if self.max_length <= 0:  # checked before converting: a model we cannot pool fails fast
-            raise BotError(f"embedder {self.name!r} gives no max_seq_length")
+        _ = self.tokenizer  # a model this backend cannot read fails before any conversion
         return self._core.compile_model(
             str(self._converted()),
             "CPU",
@@ -298,11 +304,6 @@ class OpenVinoEmbedder:
                 "INFERENCE_NUM_THREADS": self.streams,
             },
         )
-
-    @property
-    def model(self):
-        """The compiled model (loading it is what a warm-up wants)."""
-        return self._compiled
 
     @property
     def dimension(self) -> int:

@@ -21,15 +21,27 @@ def test_an_unknown_backend_is_refused_in_one_line(env, monkeypatch):
     assert "Traceback" not in result.output
 
 
-def test_openvino_refuses_a_model_it_cannot_pool_before_converting_it(tmp_path):
-    model = tmp_path / "cls-model"
+@pytest.mark.parametrize(
+    "pooling, tokenizer, message",
+    [
+        ({"pooling_mode_cls_token": True}, True, "is not a mean-pooled sentence-transformers"),
+        ({"pooling_mode_mean_tokens": True}, False, "has no tokenizer.json"),
+    ],
+)
+def test_openvino_refuses_a_model_it_cannot_run_before_converting_it(
+    tmp_path, pooling, tokenizer, message
+):
+    model = tmp_path / "other-model"
     (model / "1_Pooling").mkdir(parents=True)
     (model / "config.json").write_text("{}")
     (model / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128}))
-    (model / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    (model / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    if tokenizer:
+        (model / "tokenizer.json").write_text("{}")
     embedder = OpenVinoEmbedder(str(model), tmp_path / "home")
-    with pytest.raises(BotError, match="BOT_EMBED_BACKEND=torch"):
+    with pytest.raises(BotError, match=message) as refused:
         embedder.encode(["One sentence.", "Another."] * 8)
+    assert "BOT_EMBED_BACKEND=torch" in str(refused.value)
     assert not (tmp_path / "home" / "embedders").exists()
 
 
