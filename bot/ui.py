@@ -176,7 +176,7 @@ def build_ui(
             {"role": "assistant", "content": ""},
         ]
         article = gr.skip()
-        yield "", messages, turns, article
+        yield "", messages, messages, turns, article
         history = [Turn(t["question"], t["answer"]) for t in turns]
         doc_id = chosen or None
         try:
@@ -185,16 +185,16 @@ def build_ui(
                     messages[-1]["content"] = render_answer(event, several() and not doc_id)
                     turns = [*turns, {"question": event.question, "answer": event.text}]
                     shown = event.sources[0].doc_id if event.sources else doc_id or first_doc
-                    yield "", messages, turns, show(shown, event.sources)
+                    yield "", messages, messages, turns, show(shown, event.sources)
                 else:
                     messages[-1]["content"] += html.escape(event)
-                    yield "", messages, turns, article
+                    yield "", messages, messages, turns, article
         except BotError as error:
             messages[-1]["content"] = f"<div class='bot-refusal'>{html.escape(str(error))}</div>"
-            yield "", messages, turns, article
+            yield "", messages, messages, turns, article
 
     def new_conversation(chosen: str = ALL_DOCUMENTS) -> tuple:
-        return [], [], show(chosen or first_doc)
+        return [], [], [], show(chosen or first_doc)
 
     def ask(question: str, history: list[dict] | None = None) -> dict:
         """Answer one question; `history` is a list of {"question", "answer"} turns."""
@@ -247,13 +247,18 @@ def build_ui(
                         added = gr.Markdown("", elem_id="upload-status")
                 article = gr.HTML(show(first_doc), elem_id="article")
         turns = gr.State([])
-        outputs = [question, chatbot, turns, article]
-        inputs = [question, chatbot, turns, chosen]
+        # The chat as shown, kept on the server: as an input, the Chatbot would send the whole
+        # rendered conversation with every question, and a long chat would outgrow the
+        # request limit (413).
+        dialogue = gr.State([])
+        outputs = [question, chatbot, dialogue, turns, article]
+        inputs = [question, dialogue, turns, chosen]
         question.submit(respond, inputs, outputs, api_visibility="private")
         send.click(respond, inputs, outputs, api_visibility="private")
-        clear.click(new_conversation, chosen, [chatbot, turns, article], api_visibility="private")
+        cleared = [chatbot, dialogue, turns, article]
+        clear.click(new_conversation, chosen, cleared, api_visibility="private")
         # The chat's own trash button must forget the conversation too, not just hide it.
-        chatbot.clear(new_conversation, chosen, [chatbot, turns, article], api_visibility="private")
+        chatbot.clear(new_conversation, chosen, cleared, api_visibility="private")
         # Choosing a document shows it; the conversation goes on, now kept to that document.
         chosen.change(
             lambda doc_id: show(doc_id or first_doc), chosen, article, api_visibility="private"

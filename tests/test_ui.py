@@ -26,3 +26,37 @@ def test_the_chats_clear_button_forgets_the_conversation_and_there_is_no_share(t
         page.wait_for_selector(".bot-answer", timeout=60_000)
     last = bot.llm.calls[-1]
     assert [m["role"] for m in last] == ["system", "user"], "the cleared turn was still sent"
+
+
+def test_a_long_chat_never_outgrows_the_request_limit(tmp_path):
+    # Each question's request must carry the question, not the whole chat shown so far.
+    settings = Settings(
+        index_dir=tmp_path / "index", model="fake", embedder="hashing", max_request_bytes=2000
+    )
+    bot = make_bot(settings, load_document(ARTICLE))
+    questions = [
+        "What did Netanyahu insist on?",
+        "Which foreign minister did Rasmussen meet?",
+        "What did Lieberman say about security conceptions?",
+        "What did Rasmussen discuss with Netanyahu?",
+        "What did Abbas say?",
+        "Where is the conference held?",
+        "What will NATO offer Israelis and Palestinians?",
+        "Who did Rasmussen meet in Ramallah?",
+    ]
+    with (
+        running(create_app(bot, "fake", settings=settings)) as url,
+        chromium_page(url + "/") as page,
+    ):
+        page.wait_for_selector("#question textarea", timeout=60_000)
+        for number, question in enumerate(questions, start=1):
+            ask(page, question)
+            page.wait_for_function(
+                f"document.querySelectorAll('.bot-answer, .bot-refusal').length >= {number}",
+                timeout=60_000,
+            )
+        shown = page.inner_text("#chat")
+        # More text than one request may carry, even before its markup is counted.
+        assert len(shown.encode()) > settings.max_request_bytes * 5 // 4
+        assert "413" not in page.content() and "too large" not in page.content().lower()
+    assert len(bot.llm.calls) >= len(questions)
