@@ -142,9 +142,7 @@ def docs(as_json: bool, **options) -> None:
     settings = load_settings(**options)
     documents = resolve_documents(settings)
     directory = sources_directory(settings, documents)
-    index = open_index(
-        documents, embedder_for(settings), settings, directory
-    )
+    index = open_index(documents, embedder_for(settings), settings, directory)
     for doc_id, entry in index.documents.items():
         if as_json:
             row = {
