@@ -10,7 +10,11 @@ from bot.prompt import Passage
 
 REFUSAL_MARKER = "NOT IN DOCUMENT"  # what prompts/*.txt tell the model to reply
 _CITATION = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
-_REFUSAL = re.compile(r"\bnot\s+in\s+(?:the\s+)?document\b", re.I)
+# The marker, or the bot's own refusal sentence (prompts/refusal.txt), which the model echoes
+# from the conversation after a refused turn ("Who did she thank?" after a refusal).
+_REFUSAL = re.compile(
+    r"\bnot\s+in\s+(?:the\s+)?document\b|^\W*the\s+article\s+does\s+not\s+say\W*$", re.I
+)
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _STOPWORDS = frozenset(
     "a an the of to in on at for and or but nor is are was were be been being am do does did "
@@ -64,7 +68,8 @@ def could_be_refusal(text: str) -> bool:
     """True while a reply being streamed is, or may still become, the refusal marker."""
     start = " ".join(text.lower().split())
     return bool(_REFUSAL.search(text)) or any(
-        form.startswith(start) for form in (REFUSAL_MARKER.lower(), "not in the document")
+        form.startswith(start)
+        for form in (REFUSAL_MARKER.lower(), "not in the document", "the article does not say.")
     )
 
 

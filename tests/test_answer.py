@@ -165,7 +165,11 @@ def test_answer_reaches_the_caller_while_the_model_is_still_generating(settings,
 
 
 def test_display_filter_holds_every_form_of_the_refusal():
-    for pieces in (["Not", " in", " the", " document", "."], ["NOT IN DOCUMENT"]):
+    for pieces in (
+        ["Not", " in", " the", " document", "."],
+        ["NOT IN DOCUMENT"],
+        ["The", " article", " does", " not", " say", "."],
+    ):
         shown = DisplayFilter()
         assert "".join(shown.feed(p) for p in pieces) == ""
     shown = DisplayFilter()
@@ -277,3 +281,12 @@ def test_over_retrieved_passages_the_judge_must_be_surer_than_over_a_whole_docum
     bot.llm.verdict = (whole + passages) / 2
     answer = bot.ask("What does the bridge link?")
     assert not answer.answerable and "judged" in answer.note
+
+
+def test_the_bots_own_refusal_echoed_by_the_model_gets_the_second_look(settings, tiny_doc):
+    replies = iter(["The article does not say.", "Critics called it late and expensive [3]."])
+    bot = make_bot(settings, tiny_doc, lambda messages: next(replies))
+    streamed, answer = collect(bot, "What did critics call the project?")
+    assert answer.answerable and "late and expensive" in answer.text
+    assert streamed == answer.text
+

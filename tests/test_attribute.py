@@ -24,6 +24,8 @@ def test_parse_reply_strips_citations_and_reads_them():
     assert reply == Reply("It cost 4 million euros.", [2, 1, 3], False)
     assert parse_reply("NOT IN DOCUMENT").refused
     assert parse_reply("Not in the document.").refused
+    assert parse_reply("The article does not say.").refused, "the bot's refusal, echoed"
+    assert not parse_reply("The article does not say why; it says when [2].").refused
     assert parse_reply("  [2] ").refused, "an empty answer is no answer"
 
 
