@@ -382,7 +382,12 @@ class Bot:
                     reply, sources = self._quote(sources[0])
                     note = "the answer dropped a negation; quoting its source instead"
                 elif not attempt:
-                    margins = self.judge(question, passages, self._as_passages(sources, passages))
+                    # The judge reads the sources of the answer as a whole, as it was measured:
+                    # each further source it reads is one more chance of a yes (docs/QUALITY.md).
+                    judged = attribute(
+                        reply, question, passages, self.settings.max_sources, by_part=False
+                    )
+                    margins = self.judge(question, passages, self._as_passages(judged, passages))
                     if margins is not None and max(margins) < self.doubted(passages, doc_id):
                         reply, sources = Reply(reply.text, [], True), []
                         note = "the model judged that none of its sources answers the question"

@@ -118,12 +118,17 @@ def _stem(word: str) -> str:
 
 
 def attribute(
-    reply: Reply, question: str, passages: Sequence[Passage], max_sources: int = 3
+    reply: Reply,
+    question: str,
+    passages: Sequence[Passage],
+    max_sources: int = 3,
+    by_part: bool = True,
 ) -> list[Source]:
     """Rank the sentences the answer rests on: the cited ones, else the ones it overlaps most.
 
     Citations from a small model are often missing or padded, so each candidate is scored by
     how much of the answer (and, less, of the question) its words cover, and weak ones are dropped.
+    With `by_part`, the source of each sentence of a longer answer is kept too.
     """
     if reply.refused or not passages:
         return []
@@ -155,7 +160,7 @@ def attribute(
     # An answer of several sentences draws each from its own source ("... a function of the
     # size of the instance. This is usually taken to be the size of the input in bits."): the
     # sentence that best holds each part is kept, not only the ones that hold most of the whole.
-    for part in _answer_sentences(reply.text):
+    for part in _answer_sentences(reply.text) if by_part else []:
         part_words = (content_words(part) - question_words) or content_words(part)
         if len(part_words) < 2:
             continue

@@ -290,3 +290,17 @@ def test_the_bots_own_refusal_echoed_by_the_model_gets_the_second_look(settings,
     assert answer.answerable and "late and expensive" in answer.text
     assert streamed == answer.text
 
+
+def test_the_judge_reads_the_sources_of_the_whole_answer_not_those_of_each_part(settings, tiny_doc):
+    # The second sentence of the reply brings a source of its own; the judge says yes to it
+    # only. Judged as before (the whole answer's sources), the answer is withdrawn.
+    reply = "The bridge links the old town with the harbour [3]. Local shops expect more visitors."
+    bot = make_bot(settings, tiny_doc, reply)
+    bot.llm.verdict = lambda messages: 2.0 if "Local shops" in messages[-1]["content"] else 0.5
+    answer = bot.ask("How long is the bridge?")
+    assert not answer.answerable and "judged" in answer.note
+    assert all("Local shops" not in m[-1]["content"] for m in bot.llm.judged)
+    bot = make_bot(settings, tiny_doc, reply)
+    bot.llm.verdict = 2.0
+    answer = bot.ask("How long is the bridge?")
+    assert [s.sentence_id for s in answer.sources] == [2, 3], "both parts keep their source"
