@@ -43,6 +43,20 @@ def torch_threads(threads: int) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
+def _model_id(name: str, path: Path) -> str:
+    """A registered embedder by its package version, any other by its folder."""
+    package = name if name in EMBEDDERS else None
+    return f"{name}=={package_version(package)}" if package else str(path)
+
+
+def _quiet_transformers() -> None:
+    """No progress bar or warnings from transformers: noise in a chat or a JSON pipeline."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+
+
 class SentenceTransformerEmbedder:
     """Normalized embeddings from a local sentence-transformers model, loaded on first use."""
 
@@ -66,19 +80,14 @@ class SentenceTransformerEmbedder:
 
     @cached_property
     def fingerprint(self) -> str:
-        package = self.name if self.name in EMBEDDERS else None
-        base = f"{self.name}=={package_version(package)}" if package else str(self.path)
-        return base + ("+bf16" if self.bf16 else "")
+        return _model_id(self.name, self.path) + ("+bf16" if self.bf16 else "")
 
     @cached_property
     def model(self):
         import torch
         from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as transformers_logging
 
-        # A progress bar for loading 90 MB from disk is noise in a chat or a JSON pipeline.
-        transformers_logging.disable_progress_bar()
-        transformers_logging.set_verbosity_error()
+        _quiet_transformers()
         try:
             model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         except Exception as error:  # a damaged model folder must not become a traceback
@@ -226,9 +235,7 @@ class OpenVinoEmbedder:
 
     @cached_property
     def fingerprint(self) -> str:
-        package = self.name if self.name in EMBEDDERS else None
-        base = f"{self.name}=={package_version(package)}" if package else str(self.path)
-        return f"{base}+openvino-{self.precision}"
+        return f"{_model_id(self.name, self.path)}+openvino-{self.precision}"
 
     @cached_property
     def tokenizer(self):
@@ -249,25 +256,39 @@ class OpenVinoEmbedder:
     def _converted(self) -> Path:
         """The model in OpenVINO's format, converted on first use and kept in the cache."""
         weights = self.path / "model.safetensors"
-        stamp = f"{weights.stat().st_size}-{weights.stat().st_mtime_ns}" if weights.exists() else ""
+        stat = weights.stat() if weights.exists() else None
+        stamp = f"{stat.st_size}-{stat.st_mtime_ns}" if stat else ""
         key = hashlib.sha256(
             f"{self.fingerprint}|{package_version('openvino')}|{stamp}".encode()
         ).hexdigest()[:16]
         folder = self.home / "embedders" / f"{self.path.name}-{key}"
-        if (folder / "model.xml").is_file() and (folder / "model.bin").is_file():
-            return folder / "model.xml"
+        xml = folder / "model.xml"
+
+        def ready() -> bool:
+            return xml.is_file() and (folder / "model.bin").is_file()
+
+        if ready():
+            return xml
+        # One conversion at a time per model (a server and `bot index` started together):
+        # the second waits for the first and then uses its result.
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not ready():
+                self._convert_into(folder)
+        return xml
+
+    def _convert_into(self, folder: Path) -> None:
         import warnings
 
         import openvino
         import torch
         from transformers import AutoModel
-        from transformers.utils import logging as transformers_logging
 
         from bot.models import log
 
         log(f"Preparing the embedder {self.name} for OpenVINO (once, a few seconds)...")
-        transformers_logging.disable_progress_bar()
-        transformers_logging.set_verbosity_error()
+        _quiet_transformers()
         try:
             model = AutoModel.from_pretrained(
                 str(self.path), local_files_only=True, attn_implementation="eager"
@@ -278,22 +299,13 @@ class OpenVinoEmbedder:
             "input_ids": torch.ones((2, 8), dtype=torch.long),
             "attention_mask": torch.ones((2, 8), dtype=torch.long),
         }
-        # One conversion at a time per model (a server and `bot index` started together):
-        # the second waits for the first and then uses its result.
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        with open(folder.parent / f".{folder.name}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not (folder / "model.xml").is_file():
-                # Tracing warns about Python branches it freezes; those depend on the model's
-                # configuration, not on the input, so the converted model is general.
-                with warnings.catch_warnings(), torch.no_grad():
-                    warnings.simplefilter("ignore")
-                    with atomic.atomic_directory(folder) as tmp:
-                        converted = openvino.convert_model(model, example_input=example)
-                        openvino.save_model(
-                            converted, str(tmp / "model.xml"), compress_to_fp16=False
-                        )
-        return folder / "model.xml"
+        # Tracing warns about Python branches it freezes; those depend on the model's
+        # configuration, not on the input, so the converted model is general.
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            with atomic.atomic_directory(folder) as tmp:
+                converted = openvino.convert_model(model, example_input=example)
+                openvino.save_model(converted, str(tmp / "model.xml"), compress_to_fp16=False)
 
     @cached_property
     def _compiled(self):
@@ -309,7 +321,7 @@ class OpenVinoEmbedder:
             },
         )
 
-    @property
+    @cached_property
     def dimension(self) -> int:
         return int(self._compiled.outputs[0].get_partial_shape()[2].get_length())
 
