@@ -180,7 +180,10 @@ class FakeLLM:
     ):
         self.reply = reply
         self.verdict = verdict
-        self.judge_thresholds = (1.4, 1.0, 1.3)  # the 1.5B's; the default verdicts (+-3) are clear
+        from bot.models import CHAT_MODELS
+
+        # the 1.5B's; the default verdicts (+-3) are clear
+        self.judge_thresholds = CHAT_MODELS["1.5b"].judge
         self.calls: list[Messages] = []  # what was sent to stream()
         self.judged: list[Messages] = []  # what was sent to judge()
 

@@ -57,7 +57,9 @@ CHAT_MODELS: dict[str, ChatModelSpec] = {
         version="0.2.0",
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        judge=(1.4, 1.0, 1.3),  # squad, article and own dev sets: docs/QUALITY.md
+        # squad, article and own news dev sets: docs/QUALITY.md. Over a whole document right
+        # answers score as low as 0.7 ("... made no promise"), an answer to an unanswerable one 0.2.
+        judge=(1.4, 0.5, 1.3),
     ),
     "0.5b": ChatModelSpec(
         name="qwen2.5-coder-0.5b-instruct-q4_k_m",

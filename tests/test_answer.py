@@ -296,7 +296,8 @@ def test_the_judge_reads_the_sources_of_the_whole_answer_not_those_of_each_part(
     # only. Judged as before (the whole answer's sources), the answer is withdrawn.
     reply = "The bridge links the old town with the harbour [3]. Local shops expect more visitors."
     bot = make_bot(settings, tiny_doc, reply)
-    bot.llm.verdict = lambda messages: 2.0 if "Local shops" in messages[-1]["content"] else 0.5
+    doubted = FakeLLM().judge_thresholds[1] - 0.1
+    bot.llm.verdict = lambda messages: 2.0 if "Local shops" in messages[-1]["content"] else doubted
     answer = bot.ask("How long is the bridge?")
     assert not answer.answerable and "judged" in answer.note
     assert all("Local shops" not in m[-1]["content"] for m in bot.llm.judged)
@@ -304,3 +305,15 @@ def test_the_judge_reads_the_sources_of_the_whole_answer_not_those_of_each_part(
     bot.llm.verdict = 2.0
     answer = bot.ask("How long is the bridge?")
     assert [s.sentence_id for s in answer.sources] == [2, 3], "both parts keep their source"
+
+
+def test_over_a_whole_document_an_answer_the_judge_only_doubts_stands(settings, tiny_doc):
+    # Measured over whole documents with the 1.5B (docs/QUALITY.md, fourth pass): right answers
+    # judged 0.7-1.0 ("The council ... made no promise"), an answer to an unanswerable question
+    # 0.2. The registered thresholds keep the first and withdraw the second.
+    bot = make_bot(settings, tiny_doc, "The bridge links the old town with the harbour [3].")
+    bot.llm.verdict = 0.7
+    assert bot.ask("What does the bridge link?").answerable
+    bot.llm.verdict = 0.2
+    answer = bot.ask("What does the bridge link?")
+    assert not answer.answerable and "judged" in answer.note
