@@ -279,12 +279,30 @@ def grounding_problem(
     if not support.strip():
         return "no source sentence supports the answer"
     support_words = set(_WORD.findall(support.lower()))
+    alone = _names_alone(support)
     aliases = aliases or {}
     for origin, text in (("question", question), ("answer", reply.text)):
-        for name in sorted(_names(text, known_names)):
-            if not _mentions(name, support_words) and not aliases.get(name, set()) & support_words:
-                return f"the sources do not mention {name!r} from the {origin}"
+        names = _names(text, known_names)
+        for name in sorted(names):
+            if _mentions(name, support_words) or aliases.get(name, set()) & support_words:
+                continue
+            # "Steve Bruce" asked or answered, "Bruce" alone in the source: the document writes
+            # "Steve" before "Bruce", so the source names the same person by the surname.
+            if any(_mentions(name, aliases.get(o, set())) and o in alone for o in names):
+                continue
+            return f"the sources do not mention {name!r} from the {origin}"
     return None
+
+
+def _names_alone(text: str) -> set[str]:
+    """Capitalized words that stand alone, not inside a run of them: "Bruce" in "Bruce said",
+    not "Athletic" in "Wigan Athletic" (which another run, "Dunfermline Athletic", may share)."""
+    inside = {m.span() for m in _NAME_RUN.finditer(text)}
+    return {
+        m.group().lower()
+        for m in _NAME.finditer(text)
+        if not any(start <= m.start() < end for start, end in inside)
+    }
 
 
 _NEGATION = re.compile(r"^(?:not|no|never|neither|nor|none|nothing|without|cannot|\w+n't)$")

@@ -177,3 +177,18 @@ def test_each_sentence_of_a_longer_answer_brings_its_own_source():
     assert {s.sentence_id for s in sources} == {0, 1}, "the uncited part's sentence too"
     one = parse_reply("The fee is set by the harbour board every spring [2].")
     assert [s.sentence_id for s in attribute(one, "How is the fee decided?", numbered)] == [1]
+
+
+def test_a_full_name_is_supported_by_the_surname_alone_in_the_source():
+    # The document writes "Jane Doe"; a source naming her "Doe" supports "Jane Doe" (and a
+    # misspelt "Jayne" no worse than "Jane" elsewhere), but "Doe" inside another name does not.
+    aliases = name_aliases(TEXT)
+    reply = parse_reply("Doe said it cost 4 million euros.")
+    support = "Later, Doe said it cost 4 million euros."
+    for question in ("What did Jane Doe say about the cost?", "What did Janet Doe say?"):
+        assert grounding_problem(question, reply, support, aliases=aliases) is None
+    other = "Later, John Doe said it cost 4 million euros."
+    problem = grounding_problem("What did Jane Doe say?", reply, other, aliases=aliases)
+    assert problem and "jane" in problem
+    problem = grounding_problem("What did Jane Smith say?", reply, support, aliases=aliases)
+    assert problem and "jane" in problem
