@@ -194,8 +194,16 @@ class Bot:
             return number_passages([(whole, s) for s in self.index.documents[whole].sentences])
         return self._passages_from_hits(hits()[: self.settings.top_k])
 
-    def focused(self, query: str, hits: list[Hit], passages: list[Passage]) -> list[Passage]:
-        """The few sentences of the top chunks closest to the question, in document order."""
+    def focused(
+        self, query: str, hits: list[Hit], passages: list[Passage], whole: bool = False
+    ) -> list[Passage]:
+        """The few sentences of the top chunks closest to the question, in document order.
+
+        Over a whole document every sentence of the best chunk is one of them too: a short
+        sentence that reads on from the one before ("No homes were flooded.") is far from the
+        question on its own, though retrieval ranked its chunk first. (Over retrieved passages
+        the choice stays as measured on the long document.)
+        """
         wanted = {
             (h.chunk.doc_id, sid) for h in hits[:FOCUSED_CHUNKS] for sid in h.chunk.sentence_ids
         }
@@ -204,7 +212,10 @@ class Bot:
             return candidates
         vectors = self.embedder.encode([query] + [p.sentence.text for p in candidates])
         similarity = vectors[1:] @ vectors[0]
-        best = sorted(range(len(candidates)), key=lambda i: -similarity[i])[:FOCUSED_SENTENCES]
+        best = set(sorted(range(len(candidates)), key=lambda i: -similarity[i])[:FOCUSED_SENTENCES])
+        if whole and hits:
+            first = {(hits[0].chunk.doc_id, sid) for sid in hits[0].chunk.sentence_ids}
+            best |= {i for i, p in enumerate(candidates) if (p.doc_id, p.sentence.id) in first}
         return [candidates[i] for i in sorted(best)]
 
     # -- answering ------------------------------------------------------------------------
@@ -396,7 +407,8 @@ class Bot:
                 break
             # A refusal gets one more look at the sentences retrieval ranks highest: those the
             # model itself judges to state the answer or, with no judge, all of them.
-            candidates = self.focused(question, hits(), passages)
+            whole = self.fits_whole(doc_id) is not None
+            candidates = self.focused(question, hits(), passages, whole)
             margins = self.judge(question, passages, candidates)
             if margins is None:
                 focus = candidates

@@ -317,3 +317,19 @@ def test_over_a_whole_document_an_answer_the_judge_only_doubts_stands(settings, 
     bot.llm.verdict = 0.2
     answer = bot.ask("What does the bridge link?")
     assert not answer.answerable and "judged" in answer.note
+
+
+def test_over_a_whole_document_every_sentence_of_the_best_chunk_is_judged(settings, tiny_doc):
+    # A short sentence that reads on from the one before ("No homes were flooded.") is far from
+    # the question on its own; retrieval ranked its chunk first, so the judge reads it too.
+    from bot.retrieve import Hit
+
+    bot = make_bot(settings, tiny_doc)
+    chunks = {c.sentence_ids: c for c in bot.index.chunks}
+    hits = [Hit(1, chunks[(2, 3, 4)], 1.0), Hit(0, chunks[(0, 1, 2)], 0.5)]
+    passages = bot.passages(lambda: hits, None)
+    query = "Who opened the new bridge, what did it cost and what does the bridge link?"
+    plain = {p.sentence.id for p in bot.focused(query, hits, passages)}
+    assert len(plain) == 3 and not {2, 3, 4} <= plain
+    whole = {p.sentence.id for p in bot.focused(query, hits, passages, whole=True)}
+    assert plain | {2, 3, 4} == whole
