@@ -24,6 +24,7 @@ from bot.attribute import (
     parse_reply,
     quote_citations,
     refers_back,
+    withholds_answer,
 )
 from bot.documents import Document
 from bot.errors import BotError
@@ -414,10 +415,29 @@ class Bot:
                 focus = candidates
                 strong = question_coverage(question, candidates) > STRONG_COVERAGE
             else:
+                # A sentence saying someone would not tell what the question asks ("declined to
+                # say which towns ...") answers it, though the judge, asked whether it states
+                # the answer, says no.
                 supported = self.judge_thresholds[0]
-                focus = [p for p, m in zip(candidates, margins, strict=True) if m > supported]
+                focus = [
+                    p
+                    for p, m in zip(candidates, margins, strict=True)
+                    if m > supported or withholds_answer(question, p.sentence.text)
+                ]
             if not focus:
                 break
+        withheld = [p for p in focus if withholds_answer(question, p.sentence.text)]
+        if reply.refused and not note and withheld:
+            # Still refused on the second look, though a sentence says someone would not tell
+            # what is asked: that sentence is the answer, quoted.
+            s = withheld[0].sentence
+            reply, sources = self._quote(
+                Source(withheld[0].doc_id, s.id, s.text, s.start, s.end, 1.0)
+            )
+            note = "the model refused; quoting the sentence saying the answer was not given"
+            if first_token is None:
+                first_token = time.perf_counter() - started
+            yield reply.text
         if reply.refused:
             text = load_template(self.settings.prompts_dir, "refusal")
             if first_token is None:

@@ -326,3 +326,21 @@ def drops_negation(answer: str, source: str) -> bool:
             if content_words(governed) & repeated:
                 return True
     return False
+
+
+_WITHHELD = re.compile(
+    r"\b(?:declined|refused)\s+to\s+(?:say|comment\s+on|disclose|reveal|name|identify|specify|"
+    r"confirm|discuss|tell)\b|\b(?:would|did|could|will)\s*(?:not|n't)\s+(?:say|disclose|reveal|"
+    r"name|identify|specify|confirm|discuss|tell)\b",
+    re.I,
+)
+
+
+def withholds_answer(question: str, sentence: str) -> bool:
+    """The sentence says someone would not tell what the question asks: "An agency spokeswoman
+    declined to say which towns were being considered" for "Which towns are being considered?".
+    It must hold at least half of the question's content words."""
+    if not _WITHHELD.search(sentence.replace("’", "'")):
+        return False
+    asked = content_words(question)
+    return bool(asked) and len(asked & content_words(sentence)) >= len(asked) / 2

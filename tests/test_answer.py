@@ -333,3 +333,45 @@ def test_over_a_whole_document_every_sentence_of_the_best_chunk_is_judged(settin
     assert len(plain) == 3 and not {2, 3, 4} <= plain
     whole = {p.sentence.id for p in bot.focused(query, hits, passages, whole=True)}
     assert plain | {2, 3, 4} == whole
+
+
+def test_a_sentence_saying_someone_would_not_tell_gets_the_second_look(settings):
+    from bot.documents import document_from_text
+
+    text = (
+        "The agency said the design could be used in other coastal towns. "
+        "A spokeswoman declined to say which towns were being considered. "
+        "The barrier was closed in November."
+    )
+    replies = iter(["NOT IN DOCUMENT", "A spokeswoman declined to say which towns [2]."])
+    bot = make_bot(
+        settings, document_from_text(text, doc_id="d", title="D"), lambda m: next(replies)
+    )
+    bot.llm.verdict = 0.0  # the judge: no sentence states which towns
+    answer = bot.ask("Which towns are being considered?")
+    assert answer.answerable and "declined" in answer.text
+    assert "declined to say which towns" in bot.llm.calls[1][-1]["content"]
+    bot = make_bot(settings, document_from_text(text, doc_id="d", title="D"), "NOT IN DOCUMENT")
+    bot.llm.verdict = 0.0
+    assert not bot.ask("How tall is the barrier?").answerable
+    assert len(bot.llm.calls) == 1, "a refusal to tell something else is no second look"
+
+
+def test_a_refusal_to_tell_is_quoted_when_the_second_look_still_refuses(settings):
+    from bot.documents import document_from_text
+
+    text = (
+        "The agency said the design could be used in other coastal towns. "
+        "A spokeswoman declined to say which towns were being considered. "
+        "The barrier was closed in November."
+    )
+    bot = make_bot(settings, document_from_text(text, doc_id="d", title="D"), "NOT IN DOCUMENT")
+    bot.llm.verdict = 0.0
+    streamed, answer = collect(bot, "Which towns are being considered?")
+    assert answer.answerable and len(bot.llm.calls) == 2
+    assert (
+        streamed
+        == answer.text
+        == "A spokeswoman declined to say which towns were being considered."
+    )
+    assert [s.sentence_id for s in answer.sources] == [1]

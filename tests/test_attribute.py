@@ -192,3 +192,17 @@ def test_a_full_name_is_supported_by_the_surname_alone_in_the_source():
     assert problem and "jane" in problem
     problem = grounding_problem("What did Jane Smith say?", reply, support, aliases=aliases)
     assert problem and "jane" in problem
+
+
+def test_a_refusal_to_tell_what_is_asked_answers_the_question():
+    from bot.attribute import withholds_answer
+
+    sentence = "An agency spokeswoman declined to say which towns were being considered."
+    assert withholds_answer("Which towns are being considered for the same design?", sentence)
+    assert withholds_answer(
+        "Did he say whether Israel would accept?", "He would not say if Israel would accept."
+    )
+    assert not withholds_answer("How tall is the barrier?", sentence)
+    assert not withholds_answer(
+        "Which towns are being considered?", "Two towns are being considered."
+    )
