@@ -24,6 +24,7 @@ from bot.attribute import (
     parse_reply,
     quote_citations,
     refers_back,
+    tells_it_was_withheld,
     withholds_answer,
 )
 from bot.documents import Document
@@ -393,6 +394,13 @@ class Bot:
                     # The answer states the opposite of its source; the source itself is true.
                     reply, sources = self._quote(sources[0])
                     note = "the answer dropped a negation; quoting its source instead"
+                elif (
+                    withholding := [s for s in sources if withholds_answer(question, s.text)]
+                ) and not tells_it_was_withheld(reply.text):
+                    # "Yes, they will raise the offer" cited to "she would not discuss whether
+                    # they would raise it": the source says the answer was not given.
+                    reply, sources = self._quote(withholding[0])
+                    note = "the source says the answer was withheld; quoting it instead"
                 elif not attempt:
                     # The judge reads the sources of the answer as a whole, as it was measured:
                     # each further source it reads is one more chance of a yes (docs/QUALITY.md).

@@ -344,3 +344,8 @@ def withholds_answer(question: str, sentence: str) -> bool:
         return False
     asked = content_words(question)
     return bool(asked) and len(asked & content_words(sentence)) >= len(asked) / 2
+
+
+def tells_it_was_withheld(answer: str) -> bool:
+    """The answer itself says the thing was not told ("She would not discuss figures.")."""
+    return bool(_WITHHELD.search(answer.replace("’", "'")))

@@ -375,3 +375,25 @@ def test_a_refusal_to_tell_is_quoted_when_the_second_look_still_refuses(settings
         == "A spokeswoman declined to say which towns were being considered."
     )
     assert [s.sentence_id for s in answer.sources] == [1]
+
+
+def test_a_yes_cited_to_a_sentence_that_withholds_the_answer_becomes_that_sentence(settings):
+    from bot.documents import document_from_text
+
+    text = (
+        "The council has offered 4 percent. "
+        "Asked whether the council would raise its offer, the mayor would not discuss figures. "
+        "Talks resume on Monday."
+    )
+    doc = document_from_text(text, doc_id="d", title="D")
+    bot = make_bot(settings, doc, "Yes, the council will raise its offer [2].")
+    answer = bot.ask("Will the council raise its offer?")
+    assert answer.answerable and "withheld" in answer.note
+    assert answer.text == (
+        "Asked whether the council would raise its offer, the mayor would not discuss figures."
+    )
+    assert [s.sentence_id for s in answer.sources] == [1]
+    # An answer that itself says the figures were not given stands as the model wrote it.
+    bot = make_bot(settings, doc, "The mayor would not discuss figures [2].")
+    answer = bot.ask("Will the council raise its offer?")
+    assert answer.text == "The mayor would not discuss figures." and not answer.note
