@@ -48,6 +48,7 @@ eval: install
 	$(BOT) eval $(SHARED)/data/article_qa_dev.jsonl --out $(OUT)/article_qa_dev.jsonl
 	$(BOT) eval $(SHARED)/data/squad_complexity_dev.jsonl --out $(OUT)/squad_complexity_dev.jsonl
 	$(BOT) eval eval/own_news_dev.jsonl --out $(OUT)/own_news_dev.jsonl
+	$(BOT) eval eval/own_rail_dev.jsonl --out $(OUT)/own_rail_dev.jsonl
 
 bench: install
 	$(PY) -m bot.bench --out docs/BENCHMARKS.md
