@@ -49,6 +49,7 @@ eval: install
 	$(BOT) eval $(SHARED)/data/squad_complexity_dev.jsonl --out $(OUT)/squad_complexity_dev.jsonl
 	$(BOT) eval eval/own_news_dev.jsonl --out $(OUT)/own_news_dev.jsonl
 	$(BOT) eval eval/own_rail_dev.jsonl --out $(OUT)/own_rail_dev.jsonl
+	$(BOT) eval eval/own_article_dev.jsonl --out $(OUT)/own_article_dev.jsonl
 
 bench: install
 	$(PY) -m bot.bench --out docs/BENCHMARKS.md
