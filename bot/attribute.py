@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -278,6 +279,8 @@ def grounding_problem(
     """
     if not support.strip():
         return "no source sentence supports the answer"
+    if repeats_itself(reply.text):
+        return "the reply says the same thing over and over"
     support_words = set(_WORD.findall(support.lower()))
     alone = _names_alone(support)
     aliases = aliases or {}
@@ -292,6 +295,21 @@ def grounding_problem(
                 continue
             return f"the sources do not mention {name!r} from the {origin}"
     return None
+
+
+LOOP_REPEATS = 3  # a clause said three times is a model caught in a loop, not an answer
+
+
+def repeats_itself(text: str) -> bool:
+    """The reply says one clause of three or more words again and again: a small model that
+    looped until its token limit ("[NATO offers peacekeeping ...] [Israel and ...]" x 10)."""
+    clauses = [
+        " ".join(_tokens(part))
+        for part in re.split(r"[\n.;:!?()\[\]]+", text)
+        if len(part.split()) >= 3
+    ]
+    counts = Counter(clauses)
+    return bool(counts) and counts.most_common(1)[0][1] >= LOOP_REPEATS
 
 
 def _names_alone(text: str) -> set[str]:

@@ -206,3 +206,16 @@ def test_a_refusal_to_tell_what_is_asked_answers_the_question():
     assert not withholds_answer(
         "Which towns are being considered?", "Two towns are being considered."
     )
+
+
+def test_a_reply_caught_in_a_loop_is_not_grounded():
+    from bot.attribute import repeats_itself
+
+    loop = "[NATO offers peacekeeping services] [Both sides request it] " * 3
+    assert repeats_itself(loop)
+    assert repeats_itself("The bridge opened.\nThe bridge opened.\nThe bridge  opened!")
+    twice = "She said it cost 4 million euros. Later she said it cost 4 million euros."
+    assert not repeats_itself(twice), "said twice is emphasis, not a loop"
+    assert not repeats_itself("Yes. Yes. Yes.") and not repeats_itself("")
+    problem = grounding_problem("What did she say?", parse_reply(loop), loop)
+    assert problem and "over and over" in problem
