@@ -358,7 +358,7 @@ def withholds_answer(question: str, sentence: str) -> bool:
     """The sentence says someone would not tell what the question asks: "An agency spokeswoman
     declined to say which towns were being considered" for "Which towns are being considered?".
     It must hold at least half of the question's content words."""
-    if not _WITHHELD.search(sentence.replace("’", "'")):
+    if not tells_it_was_withheld(sentence):
         return False
     asked = content_words(question)
     return bool(asked) and len(asked & content_words(sentence)) >= len(asked) / 2
