@@ -237,18 +237,26 @@ def _mentions(name: str, words: set[str]) -> bool:
 
 
 _DEFINITE = re.compile(r"^\W*(?:The|This|That|These|Those)\s+([A-Za-z][\w-]*)")
+_DEFINITE_NOUN = re.compile(r"\b(?:the|this|that|these|those)\s+([a-z][\w-]*)")
 
 
 def refers_back(text: str, previous: str = "") -> bool:
     """A sentence that names its subject in the sentence before: "However, he said ...", or
     "The spokesman would not say ..." after "A spokesman for Netanyahu said ..." (a definite
-    description repeating a noun of the sentence before)."""
+    description repeating a noun of the sentence before), or "... a prize for resolving the
+    problem" after "The P versus NP problem is ..." (the noun of a name, met again)."""
     if _PRONOUN.search(text):
         return True
+    if not previous:
+        return False
     opening = _DEFINITE.match(text)
-    return bool(opening and previous) and _stem(opening.group(1).lower()) in {
-        _stem(w) for w in _tokens(previous)
-    }
+    if opening and _stem(opening.group(1).lower()) in {_stem(w) for w in _tokens(previous)}:
+        return True
+    return any(
+        named.group(1).lower() not in _STOPWORDS
+        for noun in _DEFINITE_NOUN.finditer(text)
+        for named in re.finditer(rf"\b([A-Z][\w'-]*)\s+(?i:{re.escape(noun.group(1))})\b", previous)
+    )
 
 
 def name_aliases(text: str) -> dict[str, set[str]]:
@@ -276,12 +284,14 @@ def grounding_problem(
     Rasmussen), or pinning a fact on the person the conversation was about. Every name in the
     question and in the answer must occur in the support (the source sentences, and the sentence
     before one that refers back with a pronoun), itself or as a title the document gives it.
+    And an answer to "when" must name a time: "Abbas said this in." is a model with no date.
     """
     if not support.strip():
         return "no source sentence supports the answer"
     if repeats_itself(reply.text):
         return "the reply says the same thing over and over"
-    support_words = set(_WORD.findall(support.lower()))
+    # "Israel's" in the source names Israel, and so supports "Israeli" in the answer.
+    support_words = {re.sub(r"'s$", "", w) for w in _tokens(support)}
     alone = _names_alone(support)
     aliases = aliases or {}
     for origin, text in (("question", question), ("answer", reply.text)):
@@ -294,8 +304,22 @@ def grounding_problem(
             if any(_mentions(name, aliases.get(o, set())) and o in alone for o in names):
                 continue
             return f"the sources do not mention {name!r} from the {origin}"
+    if _ASKS_WHEN.match(question) and not _TIME.search(reply.text):
+        return "the question asks when, and the answer names no time"
     return None
 
+
+_ASKS_WHEN = re.compile(r"\W*(?:when|(?:in |on |at )?what (?:year|date|day|month|time))\b", re.I)
+# What an answer to "when" holds: a number, a named day or month, or a word for a time.
+_TIME = re.compile(
+    r"\d|\b(?:january|february|march|april|may|june|july|august|september|october|november|"
+    r"december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|years?|months?|weeks?|"
+    r"days?|dates?|hours?|minutes?|ago|yesterday|today|tonight|tomorrow|morning|afternoon|"
+    r"evening|night|times?|during|after|before|since|until|till|when|while|centur(?:y|ies)|"
+    r"decades?|recent(?:ly)?|later|earlier|soon|now|then|once|spring|summer|autumn|fall|"
+    r"winter|season|era|period|age|first|last|next|previous|early|late|mid|beginning|end)\b",
+    re.I,
+)
 
 LOOP_REPEATS = 3  # a clause said three times is a model caught in a loop, not an answer
 

@@ -94,6 +94,14 @@ def test_a_definite_description_refers_back_to_the_noun_it_repeats():
     assert not refers_back("A spokesman said so.", before)
 
 
+def test_a_named_things_noun_met_again_refers_back_to_the_name():
+    before = "The P versus NP problem is one of the Millennium Prize Problems."
+    assert refers_back("There is a prize for resolving the problem.", before)
+    assert refers_back("Nobody went near the barrier.", "The Thames Barrier is new.")
+    assert not refers_back("There is a prize for resolving the problem.", "A problem is hard.")
+    assert not refers_back("There is a prize for resolving the problem.", "")
+
+
 def test_an_answer_that_drops_the_sources_negation_is_caught():
     from bot.attribute import drops_negation
 
@@ -219,3 +227,20 @@ def test_a_reply_caught_in_a_loop_is_not_grounded():
     assert not repeats_itself("Yes. Yes. Yes.") and not repeats_itself("")
     problem = grounding_problem("What did she say?", parse_reply(loop), loop)
     assert problem and "over and over" in problem
+
+
+def test_a_possessive_in_the_source_names_what_the_answer_calls_by_its_adjective():
+    source = "Rasmussen met Israel’s Foreign Minister Avigdor Lieberman."
+    reply = Reply("Avigdor Lieberman is the Israeli Foreign Minister.", [1], False)
+    assert grounding_problem("Who is Avigdor Lieberman?", reply, source) is None
+    reply = Reply("Avigdor Lieberman is the Egyptian Foreign Minister.", [1], False)
+    assert "egyptian" in grounding_problem("Who is Avigdor Lieberman?", reply, source)
+
+
+def test_an_answer_to_when_that_names_no_time_is_caught():
+    source = "Palestinian President Mahmoud Abbas has said he would agree to peacekeepers."
+    broken = Reply("Mahmoud Abbas said this in.", [1], False)
+    assert "names no time" in grounding_problem("When did Abbas say this?", broken, source)
+    dated = Reply("Abbas said it on 9 February.", [1], False)
+    assert grounding_problem("When did Abbas say this?", dated, source + " on 9 February") is None
+    assert grounding_problem("What did Abbas say?", broken, source) is None
