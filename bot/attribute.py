@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -306,6 +307,10 @@ def grounding_problem(
             return f"the sources do not mention {name!r} from the {origin}"
     if _ASKS_WHEN.match(question) and not _TIME.search(reply.text):
         return "the question asks when, and the answer names no time"
+    swapped = swapped_qualifier(question, support)
+    if swapped:
+        asked, found = swapped
+        return f"the question asks about {asked!r}; the sources speak of {found!r}"
     return None
 
 
@@ -320,6 +325,41 @@ _TIME = re.compile(
     r"winter|season|era|period|age|first|last|next|previous|early|late|mid|beginning|end)\b",
     re.I,
 )
+
+# Endings of English adjectives: "mathematical", "infinite", "limited", "formal", "possible".
+_ADJECTIVE = re.compile(r"(?:ic|al|ed|ite|ous|ive|ful|less|able|ible|ary|ent|ant)$")
+
+
+def _qualifier(word: str) -> bool:
+    return word not in _STOPWORDS and len(word) > 2 and bool(_ADJECTIVE.search(word))
+
+
+def swapped_qualifier(question: str, support: str) -> tuple[str, str] | None:
+    """A thing the question qualifies one way and the sources another: "a limited collection of
+    instances" asked, "an infinite collection of instances" found. The sources then state a
+    nearby fact, not the answer. Returns the two phrases, or None.
+
+    Only an adjective-like word the sources never use, before a word they do use, counts; and
+    only against a different adjective-like word there ("solved" and "solvable" are one word).
+    """
+    asked_words, found_words = _tokens(question), _tokens(support)
+    asked_stems = {_stem(w) for w in asked_words}
+    found_stems = {_stem(w) for w in found_words}
+    for qualifier, head in itertools.pairwise(asked_words):
+        if not _qualifier(qualifier) or _stem(qualifier) in found_stems:
+            continue
+        if head in _STOPWORDS or len(head) <= 2 or _stem(head) not in found_stems:
+            continue
+        for other, found_head in itertools.pairwise(found_words):
+            if (
+                _stem(found_head) == _stem(head)
+                and _qualifier(other)
+                and _stem(other) not in asked_stems
+                and other[:4] != qualifier[:4]
+            ):
+                return f"{qualifier} {head}", f"{other} {found_head}"
+    return None
+
 
 LOOP_REPEATS = 3  # a clause said three times is a model caught in a loop, not an answer
 

@@ -102,6 +102,30 @@ def test_a_named_things_noun_met_again_refers_back_to_the_name():
     assert not refers_back("There is a prize for resolving the problem.", "")
 
 
+def test_a_thing_the_question_qualifies_otherwise_than_the_sources_is_caught():
+    from bot.attribute import swapped_qualifier
+
+    source = "A problem can be viewed as an infinite collection of instances."
+    assert swapped_qualifier("What is a limited collection of instances?", source) == (
+        "limited collection",
+        "infinite collection",
+    )
+    assert swapped_qualifier("What is an infinite collection of instances?", source) is None
+    # one word in two forms, and a qualifier the sources do not contradict, are no swap
+    solvable = "Problems solvable within time f(n) form a class."
+    assert swapped_qualifier("What problems can be solved within time f(n)?", solvable) is None
+    assert swapped_qualifier("What is a limited collection?", "Collections are sets.") is None
+    note = grounding_problem(
+        "What is a manual application of steps?",
+        Reply("A mechanical application of steps [1].", [1], False),
+        "It may be solved by mechanical application of steps.",
+    )
+    assert (
+        note == "the question asks about 'manual application'; the sources speak of "
+        "'mechanical application'"
+    )
+
+
 def test_an_answer_that_drops_the_sources_negation_is_caught():
     from bot.attribute import drops_negation
 
