@@ -46,6 +46,10 @@ FOCUSED_CHUNKS = 3  # a refusal gets a second look at the best sentences of the 
 FOCUSED_SENTENCES = 3
 CHARS_PER_TOKEN = 4  # rough English average; decides whether a document fits the prompt whole
 STRONG_COVERAGE = 0.5  # without a judge: share of the question's words in one focused sentence
+# A sentence holding this share of the question's words, and judged to state its answer, is
+# quoted when the model still refuses on the second look ("Is NATO involved in ...?" refused,
+# though "NATO was neither involved in ..." says so).
+QUOTE_COVERAGE = 0.75
 # The judge (LLM.judge) gives the model's yes/no logit margin for "does sentence [n] state the
 # answer to exactly this question", asked after the answering prompt. Its two thresholds are
 # measured per model (bot/models.py): a refused question whose best focused sentence scores
@@ -336,6 +340,17 @@ class Bot:
         text = " ".join(" ".join(q.text.split()) for q in quoted)
         return Reply(text, [], False), quoted
 
+    def _names_check(self, asked: str, passage: Passage) -> str | None:
+        """Why the sentence, quoted, would not answer the question asked (None when it would):
+        a name of the question it does not mention."""
+        s = passage.sentence
+        source = Source(passage.doc_id, s.id, s.text, s.start, s.end, 1.0)
+        known = _document_names(self.index.documents[passage.doc_id].document.text)
+        reply = Reply(s.text, [], False)
+        return grounding_problem(
+            asked, reply, self._support([source]), self.aliases(passage.doc_id), known
+        )
+
     def _check(
         self, asked: str, reply: Reply, question: str, passages: list[Passage]
     ) -> tuple[list[Source], str]:
@@ -374,6 +389,7 @@ class Bot:
         first_token: float | None = None
         reply, sources, note = Reply("", [], True), [], ""
         focus: list[Passage] = []
+        covering: list[Passage] = []  # judged to answer, with most of the question's words
         strong = True
         for attempt in range(2):
             generation = self._generate(passages, question, history, focus, strong)
@@ -432,17 +448,29 @@ class Bot:
                     for p, m in zip(candidates, margins, strict=True)
                     if m > supported or withholds_answer(question, p.sentence.text)
                 ]
+                ranked = sorted(zip(margins, candidates, strict=True), key=lambda mp: -mp[0])
+                covering = [
+                    p
+                    for m, p in ranked
+                    if m > supported
+                    and question_coverage(question, [p]) >= QUOTE_COVERAGE
+                    and self._names_check(asked, p) is None
+                ]
             if not focus:
                 break
         withheld = [p for p in focus if withholds_answer(question, p.sentence.text)]
-        if reply.refused and not note and withheld:
+        if reply.refused and not note and (withheld or covering):
             # Still refused on the second look, though a sentence says someone would not tell
-            # what is asked: that sentence is the answer, quoted.
-            s = withheld[0].sentence
-            reply, sources = self._quote(
-                Source(withheld[0].doc_id, s.id, s.text, s.start, s.end, 1.0)
+            # what is asked, or is judged to answer it in the question's own words: that
+            # sentence is the answer, quoted.
+            chosen = (withheld or covering)[0]
+            s = chosen.sentence
+            reply, sources = self._quote(Source(chosen.doc_id, s.id, s.text, s.start, s.end, 1.0))
+            note = (
+                "the model refused; quoting the sentence saying the answer was not given"
+                if withheld
+                else "the model refused; quoting the sentence judged to answer in its words"
             )
-            note = "the model refused; quoting the sentence saying the answer was not given"
             if first_token is None:
                 first_token = time.perf_counter() - started
             yield reply.text

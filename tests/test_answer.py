@@ -408,6 +408,42 @@ def test_a_reply_that_loops_is_withdrawn(settings, tiny_doc):
     assert "over and over" in answer.note
 
 
+def test_a_sentence_judged_to_answer_in_the_questions_words_is_quoted_when_refused_twice(settings):
+    # The small model refuses yes/no questions whose answer is a negation ("Is NATO involved
+    # ...?" against "NATO was neither involved ..."), even when shown that one sentence.
+    from bot.documents import document_from_text
+
+    text = (
+        "The council approved the budget in May. "
+        "The council was neither involved in the harbour plan, nor seeking a role. "
+        "Work starts next year."
+    )
+    doc = document_from_text(text, doc_id="d", title="D")
+    bot = make_bot(settings, doc, "NOT IN DOCUMENT")
+    bot.llm.verdict = lambda m: 2.0 if "neither involved" in m[-1]["content"] else -2.0
+    streamed, answer = collect(bot, "Is the council involved in the harbour plan?")
+    assert answer.answerable and len(bot.llm.calls) == 2
+    assert (
+        streamed
+        == answer.text
+        == ("The council was neither involved in the harbour plan, nor seeking a role.")
+    )
+    assert [s.sentence_id for s in answer.sources] == [1]
+    assert "judged to answer" in answer.note
+    # Too few of the question's words in the sentence: the refusal stands.
+    bot = make_bot(settings, doc, "NOT IN DOCUMENT")
+    bot.llm.verdict = 2.0
+    assert not bot.ask("Is the council involved in the school merger?").answerable
+    # The judge doubts it: the refusal stands.
+    bot = make_bot(settings, doc, "NOT IN DOCUMENT")
+    bot.llm.verdict = FakeLLM().judge_thresholds[0] - 0.1
+    assert not bot.ask("Is the council involved in the harbour plan?").answerable
+    # A name of the question the sentence does not mention: the refusal stands.
+    bot = make_bot(settings, doc, "NOT IN DOCUMENT")
+    bot.llm.verdict = 2.0
+    assert not bot.ask("Is the council involved in Smith's harbour plan?").answerable
+
+
 def test_an_answer_about_a_differently_qualified_thing_is_withdrawn(settings):
     from bot.documents import document_from_text
 
