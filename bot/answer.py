@@ -29,7 +29,7 @@ from bot.attribute import (
 )
 from bot.documents import Document
 from bot.errors import BotError
-from bot.followup import resolve
+from bot.followup import echoes_resolution, resolve
 from bot.index import Index
 from bot.prompt import (
     Passage,
@@ -364,6 +364,8 @@ class Bot:
             )
         )
         note = grounding_problem(asked, reply, self._support(sources), aliases, known)
+        if not note and echoes_resolution(reply.text):
+            note = "the reply repeats the question instead of answering it"
         return sources, note or ""
 
     def stream(

@@ -14,6 +14,7 @@ from bot.prompt import Turn
 
 _LEANS_BACK = re.compile(r"\b(he|she|him|his|her|hers|they|them|their|there|then)\b", re.I)
 _ELLIPTIC_WORDS = 4  # "For how long?", "And why?", "Where?"
+_ABOUT = "(about: "  # how a resolved follow-up carries the question it follows
 
 
 def is_follow_up(question: str) -> bool:
@@ -29,4 +30,10 @@ def resolve(question: str, history: Sequence[Turn], depth: int = 3) -> str:
     if not history or depth == 0 or not is_follow_up(question):
         return question
     previous = resolve(history[-1].question, history[:-1], depth - 1)
-    return f"{question} (about: {previous})"
+    return f"{question} {_ABOUT}{previous})"
+
+
+def echoes_resolution(reply: str) -> bool:
+    """The reply repeats the resolved question ("To whom? (about: NATO would offer ...") rather
+    than answering it: the 0.5B does this to short follow-ups."""
+    return _ABOUT in reply

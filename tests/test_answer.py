@@ -455,3 +455,16 @@ def test_an_answer_about_a_differently_qualified_thing_is_withdrawn(settings):
     assert "'limited collection'" in answer.note and "'infinite collection'" in answer.note
     answer = make_bot(settings, doc, reply).ask("What is an infinite collection of instances?")
     assert answer.answerable
+
+
+def test_a_reply_that_repeats_the_resolved_follow_up_is_withdrawn(settings, tiny_doc):
+    # The 0.5B answered "To whom?" with "To whom? (about: NATO would offer peacekeeping ...":
+    # every word of that is in the sources, so only its form gives it away.
+    def reply(messages):
+        asked = messages[-1]["content"]
+        return f"{asked} [1]" if "(about:" in asked else "Mayor Jane Doe opened it [1]."
+
+    chat = Conversation(make_bot(settings, tiny_doc, reply))
+    assert chat.ask("Who opened the new bridge?").answerable
+    answer = chat.ask("When?")
+    assert not answer.answerable and "repeats the question" in answer.note
