@@ -393,7 +393,8 @@ class Bot:
         focus: list[Passage] = []
         covering: list[Passage] = []  # judged to answer, with most of the question's words
         strong = True
-        for attempt in range(2):
+        ranked: list[tuple[float, Passage]] = []
+        for attempt in range(3):
             generation = self._generate(passages, question, history, focus, strong)
             while True:
                 try:
@@ -430,8 +431,21 @@ class Bot:
                         reply, sources = Reply(reply.text, [], True), []
                         note = "the model judged that none of its sources answers the question"
                 break
-            if attempt or note:
+            if note or attempt == 2:
                 break
+            if attempt == 1:
+                # Refused again though shown several sentences judged to answer: one last look
+                # at the best-judged one alone, unless a quotation below answers already.
+                best = [p for m, p in ranked if m > self.judge_thresholds[0]][:1]
+                if (
+                    len(focus) < 2
+                    or not best
+                    or covering
+                    or any(withholds_answer(question, p.sentence.text) for p in focus)
+                ):
+                    break
+                focus = best
+                continue
             # A refusal gets one more look at the sentences retrieval ranks highest: those the
             # model itself judges to state the answer or, with no judge, all of them.
             whole = self.fits_whole(doc_id) is not None

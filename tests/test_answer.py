@@ -468,3 +468,28 @@ def test_a_reply_that_repeats_the_resolved_follow_up_is_withdrawn(settings, tiny
     assert chat.ask("Who opened the new bridge?").answerable
     answer = chat.ask("When?")
     assert not answer.answerable and "repeats the question" in answer.note
+
+
+def test_a_second_refusal_gets_a_last_look_at_the_best_judged_sentence_alone(settings, tiny_doc):
+    # Shown two sentences judged to answer, the 1.5B refused "... solved using what?"; shown
+    # the best of them alone, it answered.
+    def reply(messages):
+        shown = messages[-1]["content"]
+        alone = "These sentences" in shown and "Jane Doe" not in shown
+        return "The bridge links the old town with the harbour [3]." if alone else "NOT IN DOCUMENT"
+
+    def verdict(messages):
+        judged = messages[-1]["content"]
+        return 2.5 if "links the old town" in judged else 1.8 if "Jane Doe" in judged else -2.0
+
+    bot = make_bot(settings, tiny_doc, reply)
+    bot.llm.verdict = verdict
+    answer = bot.ask("What does the new bridge connect?")
+    assert answer.answerable and answer.sources[0].text.startswith("The bridge links")
+    assert len(bot.llm.calls) == 3
+    assert "Jane Doe" in bot.llm.calls[1][-1]["content"]
+    # One sentence shown on the second look: no third.
+    bot = make_bot(settings, tiny_doc, "NOT IN DOCUMENT")
+    bot.llm.verdict = lambda m: 2.5 if "links the old town" in m[-1]["content"] else -2.0
+    assert not bot.ask("What does the new bridge connect?").answerable
+    assert len(bot.llm.calls) == 2
