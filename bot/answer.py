@@ -340,22 +340,8 @@ class Bot:
         text = " ".join(" ".join(q.text.split()) for q in quoted)
         return Reply(text, [], False), quoted
 
-    def _names_check(self, asked: str, passage: Passage) -> str | None:
-        """Why the sentence, quoted, would not answer the question asked (None when it would):
-        a name of the question it does not mention."""
-        s = passage.sentence
-        source = Source(passage.doc_id, s.id, s.text, s.start, s.end, 1.0)
-        known = _document_names(self.index.documents[passage.doc_id].document.text)
-        reply = Reply(s.text, [], False)
-        return grounding_problem(
-            asked, reply, self._support([source]), self.aliases(passage.doc_id), known
-        )
-
-    def _check(
-        self, asked: str, reply: Reply, question: str, passages: list[Passage]
-    ) -> tuple[list[Source], str]:
-        """The reply's sources, and why it must be withdrawn ("" when it stands)."""
-        sources = attribute(reply, question, passages, self.settings.max_sources)
+    def _grounding(self, asked: str, reply: Reply, sources: list[Source]) -> str | None:
+        """Why the reply is not grounded in these sources (grounding_problem), or None."""
         aliases = {k: v for s in sources for k, v in self.aliases(s.doc_id).items()}
         known = set().union(
             *(
@@ -363,7 +349,20 @@ class Bot:
                 for d in {s.doc_id for s in sources}
             )
         )
-        note = grounding_problem(asked, reply, self._support(sources), aliases, known)
+        return grounding_problem(asked, reply, self._support(sources), aliases, known)
+
+    def _quote_problem(self, asked: str, passage: Passage) -> str | None:
+        """Why the sentence, quoted as the answer, would not be grounded, or None."""
+        return self._grounding(
+            asked, Reply(passage.sentence.text, [], False), [Source.of(passage, 1.0)]
+        )
+
+    def _check(
+        self, asked: str, reply: Reply, question: str, passages: list[Passage]
+    ) -> tuple[list[Source], str]:
+        """The reply's sources, and why it must be withdrawn ("" when it stands)."""
+        sources = attribute(reply, question, passages, self.settings.max_sources)
+        note = self._grounding(asked, reply, sources)
         if not note and echoes_resolution(reply.text):
             note = "the reply repeats the question instead of answering it"
         return sources, note or ""
@@ -470,7 +469,7 @@ class Bot:
                     for m, p in ranked
                     if m > supported
                     and question_coverage(question, [p]) >= QUOTE_COVERAGE
-                    and self._names_check(asked, p) is None
+                    and self._quote_problem(asked, p) is None
                 ]
             if not focus:
                 break
@@ -479,9 +478,7 @@ class Bot:
             # Still refused on the second look, though a sentence says someone would not tell
             # what is asked, or is judged to answer it in the question's own words: that
             # sentence is the answer, quoted.
-            chosen = (withheld or covering)[0]
-            s = chosen.sentence
-            reply, sources = self._quote(Source(chosen.doc_id, s.id, s.text, s.start, s.end, 1.0))
+            reply, sources = self._quote(Source.of((withheld or covering)[0], 1.0))
             note = (
                 "the model refused; quoting the sentence saying the answer was not given"
                 if withheld

@@ -55,6 +55,12 @@ class Source:
     end: int
     score: float
 
+    @classmethod
+    def of(cls, passage: Passage, score: float) -> Source:
+        """The passage's sentence as a source."""
+        s = passage.sentence
+        return cls(passage.doc_id, s.id, s.text, s.start, s.end, score)
+
     def to_dict(self) -> dict:
         return {
             "doc_id": self.doc_id,
@@ -176,10 +182,7 @@ def attribute(
         if cover >= PART_SUPPORT and all(p is not q for _, q in keep):
             keep.append((score(p) + (CITED_BONUS if p.label in cited else 0.0), p))
     keep = sorted(keep, key=lambda sp: (-sp[0], sp[1].label))[:max_sources]
-    return [
-        Source(p.doc_id, p.sentence.id, p.sentence.text, p.sentence.start, p.sentence.end, s)
-        for s, p in keep
-    ]
+    return [Source.of(p, s) for s, p in keep]
 
 
 def _answer_sentences(text: str) -> list[str]:
