@@ -29,7 +29,7 @@ from bot.attribute import (
 )
 from bot.documents import Document
 from bot.errors import BotError
-from bot.followup import echoes_resolution, resolve
+from bot.followup import echoes_resolution, repeats_earlier_answer, resolve
 from bot.index import Index
 from bot.prompt import (
     Passage,
@@ -55,6 +55,15 @@ QUOTE_COVERAGE = 0.75
 # measured per model (bot/models.py): a refused question whose best focused sentence scores
 # above the first is asked again without the refusal option; an answer whose every source
 # scores below the second is withdrawn. A model without measured thresholds is not judged.
+
+
+def _drain(generation: Generator[str, None, Reply]) -> Reply:
+    """Run a generation to its end without showing it; return its reply."""
+    while True:
+        try:
+            next(generation)
+        except StopIteration as done:
+            return done.value
 
 
 def question_coverage(question: str, passages: Sequence[Passage]) -> float:
@@ -404,6 +413,11 @@ class Bot:
                 if first_token is None:
                     first_token = time.perf_counter() - started
                 yield delta
+            if not reply.refused and repeats_earlier_answer(reply.text, asked, history):
+                # The model copied its answer to another question. Asked again without the
+                # conversation: the resolved question still says who "he" is. What was shown
+                # is replaced by the final answer, as after any check.
+                reply = _drain(self._generate(passages, question, (), focus, strong))
             if not reply.refused:
                 sources, note = self._check(asked, reply, question, passages)
                 if note:

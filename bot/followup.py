@@ -37,3 +37,17 @@ def echoes_resolution(reply: str) -> bool:
     """The reply repeats the resolved question ("To whom? (about: NATO would offer ...") rather
     than answering it: the 0.5B does this to short follow-ups."""
     return _ABOUT in reply
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"\[\d+\]|[^\w\s]", " ", text.lower()).split())
+
+
+def repeats_earlier_answer(reply: str, question: str, history: Sequence[Turn]) -> bool:
+    """The reply is, word for word, an answer given earlier in the conversation to another
+    question: the model copied the conversation instead of reading the document."""
+    said = _plain(reply)
+    return bool(said) and any(
+        _plain(turn.answer) == said and _plain(turn.question) != _plain(question)
+        for turn in history
+    )

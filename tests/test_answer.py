@@ -65,7 +65,7 @@ def test_follow_up_sees_the_conversation(settings, tiny_doc):
     first = chat.ask("Who opened the new bridge?")
     assert first.answerable and first.sources[0].sentence_id == 0
     chat.ask("What did she say it cost?")
-    messages = bot.llm.calls[-1]
+    messages = bot.llm.calls[1]  # (the fake copies its first answer, so it is asked again)
     assert messages[1] == {"role": "user", "content": "Who opened the new bridge?"}
     assert messages[2]["role"] == "assistant"
     assert bot._queries("What did she say?", [Turn("Who opened the bridge?", "Doe")]) == [
@@ -493,3 +493,22 @@ def test_a_second_refusal_gets_a_last_look_at_the_best_judged_sentence_alone(set
     bot.llm.verdict = lambda m: 2.5 if "links the old town" in m[-1]["content"] else -2.0
     assert not bot.ask("What does the new bridge connect?").answerable
     assert len(bot.llm.calls) == 2
+
+
+def test_a_reply_copying_an_earlier_answer_is_asked_again_without_the_conversation(
+    settings, tiny_doc
+):
+    # The 1.5B answered "What was his job title?" with its answer to the turn before, word for
+    # word. Asked without the conversation, the resolved question still names the subject.
+    def reply(messages):
+        first_question = messages[-1]["content"].startswith("Who opened")
+        if first_question or len(messages) > 2:  # (the conversation is in the prompt)
+            return "Mayor Jane Doe opened the new bridge [1]."
+        return "The bridge links the old town with the harbour [3]."
+
+    chat = Conversation(make_bot(settings, tiny_doc, reply))
+    assert chat.ask("Who opened the new bridge?").answerable
+    answer = chat.ask("What does it link?")
+    assert answer.answerable and answer.text.startswith("The bridge links the old town")
+    assert answer.sources[0].text.startswith("The bridge links")
+    assert len(chat.bot.llm.calls) == 3 and len(chat.bot.llm.calls[-1]) == 2
