@@ -366,6 +366,32 @@ class Bot:
             asked, Reply(passage.sentence.text, [], False), [Source.of(passage, 1.0)]
         )
 
+    def _closer(
+        self, question: str, passages: list[Passage], sources: list[Source], judged: float
+    ) -> Passage | None:
+        """A passage that holds most of the question's words, more of them than the answer's
+        sources, and that the judge rates above them: the model answered from a neighbour.
+
+        Over retrieved passages the 1.5B answered "To what level would the hierarchy collapse
+        if graph isomorphism is NP-complete?" from the sentence about another problem.
+        """
+        cited = {(s.doc_id, s.sentence_id) for s in sources}
+        own = question_coverage(question, self._as_passages(sources, passages))
+        best = max(
+            (p for p in passages if (p.doc_id, p.sentence.id) not in cited),
+            key=lambda p: question_coverage(question, [p]),
+            default=None,
+        )
+        if best is None:
+            return None
+        coverage = question_coverage(question, [best])
+        if coverage < QUOTE_COVERAGE or coverage <= own:
+            return None
+        [margin] = self.judge(question, passages, [best]) or [float("-inf")]
+        if margin <= max(judged, self.judge_thresholds[0]):
+            return None
+        return best if self._quote_problem(question, best) is None else None
+
     def _check(
         self, asked: str, reply: Reply, question: str, passages: list[Passage]
     ) -> tuple[list[Source], str]:
@@ -443,6 +469,11 @@ class Bot:
                     if margins is not None and max(margins) < self.doubted(passages, doc_id):
                         reply, sources = Reply(reply.text, [], True), []
                         note = "the model judged that none of its sources answers the question"
+                    elif margins is not None and asked == question and not self.fits_whole(doc_id):
+                        closer = self._closer(question, passages, judged, max(margins))
+                        if closer is not None:
+                            reply, sources = self._quote(Source.of(closer, 1.0))
+                            note = "another passage states the question in its words; quoting it"
                 break
             if note or attempt == 2:
                 break

@@ -512,3 +512,33 @@ def test_a_reply_copying_an_earlier_answer_is_asked_again_without_the_conversati
     assert answer.answerable and answer.text.startswith("The bridge links the old town")
     assert answer.sources[0].text.startswith("The bridge links")
     assert len(chat.bot.llm.calls) == 3 and len(chat.bot.llm.calls[-1]) == 2
+
+
+def test_an_answer_from_a_neighbour_of_the_sentence_in_the_questions_words_is_replaced(
+    settings, tiny_doc
+):
+    # Over retrieved passages the 1.5B answered "... collapse if graph isomorphism is
+    # NP-complete?" from the sentence about another problem, beside the one in its words.
+    import dataclasses
+
+    reply = "Mayor Jane Doe opened the new bridge on Monday [1]."
+    question = "What does the new bridge link the old town with?"
+
+    def verdict(messages):
+        return 2.5 if "links the old town" in messages[-1]["content"] else 1.6
+
+    short = dataclasses.replace(settings, context_tokens=5)  # the document no longer fits
+    bot = make_bot(short, tiny_doc, reply)
+    bot.llm.verdict = verdict
+    answer = bot.ask(question)
+    assert answer.answerable and answer.text == "The bridge links the old town with the harbour."
+    assert [s.sentence_id for s in answer.sources] == [2]
+    assert "quoting" in answer.note
+
+    bot.llm.verdict = lambda messages: (
+        1.6 if "links the old town" in messages[-1]["content"] else 2.5
+    )
+    assert bot.ask(question).text.startswith("Mayor Jane Doe"), "judged below the answer's source"
+    bot = make_bot(settings, tiny_doc, reply)  # whole: the judge's yes is looser there
+    bot.llm.verdict = verdict
+    assert bot.ask(question).text.startswith("Mayor Jane Doe")
