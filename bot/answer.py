@@ -441,9 +441,13 @@ class Bot:
                 yield delta
             if not reply.refused and repeats_earlier_answer(reply.text, asked, history):
                 # The model copied its answer to another question. Asked again without the
-                # conversation: the resolved question still says who "he" is. What was shown
-                # is replaced by the final answer, as after any check.
-                reply = _drain(self._generate(passages, question, (), focus, strong))
+                # conversation: the resolved question still says who "he" is. The copy stays
+                # when the new reply does not hold: to a fragment ("With respect for what?")
+                # the earlier answer may be the right one. What was shown is replaced by the
+                # final answer, as after any check.
+                retry = _drain(self._generate(passages, question, (), focus, strong))
+                if not retry.refused and not self._check(asked, retry, question, passages)[1]:
+                    reply = retry
             if not reply.refused:
                 sources, note = self._check(asked, reply, question, passages)
                 if note:

@@ -542,3 +542,22 @@ def test_an_answer_from_a_neighbour_of_the_sentence_in_the_questions_words_is_re
     bot = make_bot(settings, tiny_doc, reply)  # whole: the judge's yes is looser there
     bot.llm.verdict = verdict
     assert bot.ask(question).text.startswith("Mayor Jane Doe")
+
+
+def test_a_copied_answer_stays_when_the_reply_without_the_conversation_does_not_hold(
+    settings, tiny_doc
+):
+    # The 0.5B answered "With respect for what?" with its earlier answer, which held the
+    # answer; asked alone, it put a name in that the sources lack.
+    def reply(messages):
+        if len(messages) > 2 or messages[-1]["content"].startswith("Who opened"):
+            return "Mayor Jane Doe opened the new bridge [1]."
+        return "John Brown opened the new bridge [1]."
+
+    bot = make_bot(settings, tiny_doc, reply)
+    bot.llm.verdict = 2.0  # the judge says yes throughout
+    chat = Conversation(bot)
+    assert chat.ask("Who opened the new bridge?").answerable
+    answer = chat.ask("Who was it?")
+    assert answer.answerable and answer.text == "Mayor Jane Doe opened the new bridge."
+    assert len(chat.bot.llm.calls) == 3
