@@ -240,15 +240,16 @@ def _mentions(name: str, words: set[str]) -> bool:
     )
 
 
-_DEFINITE = re.compile(r"^\W*(?:The|This|That|These|Those)\s+([A-Za-z][\w-]*)")
+_DEFINITE = re.compile(r"^\W*(?:The|This|That|These|Those|Such(?:\s+an?)?)\s+([A-Za-z][\w-]*)")
 _DEFINITE_NOUN = re.compile(r"\b(?:the|this|that|these|those)\s+([a-z][\w-]*)")
 
 
 def refers_back(text: str, previous: str = "") -> bool:
     """A sentence that names its subject in the sentence before: "However, he said ...", or
     "The spokesman would not say ..." after "A spokesman for Netanyahu said ..." (a definite
-    description repeating a noun of the sentence before), or "... a prize for resolving the
-    problem" after "The P versus NP problem is ..." (the noun of a name, met again)."""
+    description repeating a noun of the sentence before; "Such problems are called ..." too),
+    or "... a prize for resolving the problem" after "The P versus NP problem is ..." (the noun
+    of a name, met again)."""
     if _PRONOUN.search(text):
         return True
     if not previous:

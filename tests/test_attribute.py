@@ -92,6 +92,10 @@ def test_a_definite_description_refers_back_to_the_noun_it_repeats():
     assert refers_back("The spokesman would not say more.", before)
     assert not refers_back("The museum opened on Sunday.", before)
     assert not refers_back("A spokesman said so.", before)
+    ladner = "Ladner showed that there exist problems in NP that are neither in P nor NP-complete."
+    assert refers_back("Such problems are called NP-intermediate problems.", ladner)
+    assert refers_back("Such a problem is called NP-intermediate.", ladner)
+    assert not refers_back("Such a museum opened on Sunday.", ladner)
 
 
 def test_a_named_things_noun_met_again_refers_back_to_the_name():
