@@ -311,11 +311,46 @@ def grounding_problem(
             return f"the sources do not mention {name!r} from the {origin}"
     if _ASKS_WHEN.match(question) and not _TIME.search(reply.text):
         return "the question asks when, and the answer names no time"
+    topic = missing_topic(question, support)
+    if topic:
+        return f"the question asks what was said about {topic!r}; the sources do not speak of it"
     swapped = swapped_qualifier(question, support)
     if swapped:
         asked, found = swapped
         return f"the question asks about {asked!r}; the sources speak of {found!r}"
     return None
+
+
+# "What did X say about Y?": the words after "about" name the topic asked about.
+_SAID_ABOUT = re.compile(
+    r"\b(?:say|says|said|saying|tell|tells|told|think|thinks|thought|speak|speaks|spoke|talk|"
+    r"talks|talked|write|writes|wrote|comment|comments|commented|warn|warns|warned)\b"
+    r".*?\babout\s+(.+?)\W*$",
+    re.I,
+)
+
+
+def _related(word: str, other: str) -> bool:
+    """The same word, or two forms of one ('democracy', 'democratic')."""
+    if _mentions(word, {other}):
+        return True
+    shared = next((i for i, (a, b) in enumerate(zip(word, other, strict=False)) if a != b), None)
+    shared = min(len(word), len(other)) if shared is None else shared
+    return shared >= 5 and shared >= 0.7 * min(len(word), len(other))
+
+
+def missing_topic(question: str, support: str) -> str | None:
+    """The topic of "What did X say about Y?" when the sources say nothing of it: "What did
+    Okafor say about the pay of ticket office staff?" answered with what she said about the
+    strike's cost. Returns the topic as asked, or None."""
+    asked = _SAID_ABOUT.search(question)
+    if not asked:
+        return None
+    topic = content_words(asked.group(1))
+    said = content_words(support)
+    if not topic or any(_related(t, w) for t in topic for w in said):
+        return None
+    return asked.group(1)
 
 
 _ASKS_WHEN = re.compile(r"\W*(?:when|(?:in |on |at )?what (?:year|date|day|month|time))\b", re.I)

@@ -2,6 +2,7 @@ from bot.attribute import (
     Reply,
     attribute,
     grounding_problem,
+    missing_topic,
     name_aliases,
     parse_reply,
     refers_back,
@@ -272,3 +273,18 @@ def test_an_answer_to_when_that_names_no_time_is_caught():
     dated = Reply("Abbas said it on 9 February.", [1], False)
     assert grounding_problem("When did Abbas say this?", dated, source + " on 9 February") is None
     assert grounding_problem("What did Abbas say?", broken, source) is None
+
+
+def test_what_someone_said_about_a_topic_must_come_from_sources_that_speak_of_it():
+    cost = "Northline's chief executive, Helen Okafor, said the strike would cost 2 million a day."
+    asked = "What did Helen Okafor say about the pay of ticket office staff?"
+    assert missing_topic(asked, cost) == "the pay of ticket office staff"
+    problem = grounding_problem(asked, Reply("She said it would cost 2 million.", [], False), cost)
+    assert problem and "ticket office staff" in problem
+    # another form of the topic's word counts; a pronoun topic is not checked
+    assert (
+        missing_topic("What did he say about democracy?", "It demands democratic reforms.") is None
+    )
+    assert missing_topic("What did she say about the strike?", cost) is None
+    assert missing_topic("What did she say about it?", cost) is None
+    assert missing_topic("Who is the article about?", cost) is None
