@@ -26,6 +26,7 @@ from bot.attribute import (
     refers_back,
     tells_it_was_withheld,
     withholds_answer,
+    without_yes_no_lead,
 )
 from bot.documents import Document
 from bot.errors import BotError
@@ -543,7 +544,7 @@ class Bot:
                 yield text
             answer = Answer(asked, text, False, [], note=note)
         else:
-            answer = Answer(asked, reply.text, True, sources, note=note)
+            answer = Answer(asked, without_yes_no_lead(reply.text), True, sources, note=note)
         answer.latency_s = time.perf_counter() - started
         answer.ttft_s = first_token if first_token is not None else answer.latency_s
         yield answer

@@ -467,6 +467,19 @@ def withholds_answer(question: str, sentence: str) -> bool:
     return bool(asked) and len(asked & content_words(sentence)) >= len(asked) / 2
 
 
+_YES_NO_LEAD = re.compile(r"^\W*(?:yes|no)\b[\s,.;:!-]*", re.I)
+
+
+def without_yes_no_lead(answer: str) -> str:
+    """The answer without a leading "Yes," or "No," when the rest says the thing was not told:
+    "Yes, his spokesman would not say if Israel would accept" contradicts itself."""
+    lead = _YES_NO_LEAD.match(answer)
+    rest = answer[lead.end() :] if lead else ""
+    if not rest or not tells_it_was_withheld(rest):
+        return answer
+    return rest[0].upper() + rest[1:]
+
+
 def tells_it_was_withheld(answer: str) -> bool:
     """The answer itself says the thing was not told ("She would not discuss figures.")."""
     return bool(_WITHHELD.search(answer.replace("’", "'")))

@@ -561,3 +561,9 @@ def test_a_copied_answer_stays_when_the_reply_without_the_conversation_does_not_
     answer = chat.ask("Who was it?")
     assert answer.answerable and answer.text == "Mayor Jane Doe opened the new bridge."
     assert len(chat.bot.llm.calls) == 3
+
+
+def test_a_yes_before_an_answer_saying_it_was_not_told_is_dropped(settings, tiny_doc):
+    bot = make_bot(settings, tiny_doc, "Yes, the mayor would not say what it cost [2].")
+    answer = bot.ask("Did the mayor say what it cost?")
+    assert answer.answerable and answer.text == "The mayor would not say what it cost."

@@ -6,6 +6,7 @@ from bot.attribute import (
     name_aliases,
     parse_reply,
     refers_back,
+    without_yes_no_lead,
 )
 from bot.prompt import number_passages
 from bot.sentences import split_sentences
@@ -288,3 +289,16 @@ def test_what_someone_said_about_a_topic_must_come_from_sources_that_speak_of_it
     assert missing_topic("What did she say about the strike?", cost) is None
     assert missing_topic("What did she say about it?", cost) is None
     assert missing_topic("Who is the article about?", cost) is None
+
+
+def test_a_yes_or_no_before_an_answer_saying_it_was_not_told_is_dropped():
+    said = "Yes, his spokesman would not say if Israel would accept the offer."
+    assert (
+        without_yes_no_lead(said) == "His spokesman would not say if Israel would accept the offer."
+    )
+    assert without_yes_no_lead("No. She declined to say.") == "She declined to say."
+    assert (
+        without_yes_no_lead("Yes, they discussed cooperation.")
+        == "Yes, they discussed cooperation."
+    )
+    assert without_yes_no_lead("Nobody would say.") == "Nobody would say."
