@@ -336,13 +336,17 @@ class Bot:
                 texts.append(antecedent.text)
         return " ".join(texts)
 
-    def _quote(self, source: Source) -> tuple[Reply, list[Source]]:
+    def _quote(self, source: Source, asked: str = "") -> tuple[Reply, list[Source]]:
         """The source itself as the answer, with the sentence before it when that one says who
-        "he" or "the spokesman" is: a quoted sentence must make sense on its own."""
+        "he" or "the spokesman" is: a quoted sentence must make sense on its own. Not when the
+        source names everyone the question `asked` names: the question says who it is about."""
         antecedent = self._antecedent(source)
         known = _document_names(self.index.documents[source.doc_id].document.text)
-        if antecedent is None or not names_in(antecedent.text, known) - names_in(
-            source.text, known
+        named = names_in(source.text, known)
+        if (
+            antecedent is None
+            or not names_in(antecedent.text, known) - named
+            or (asked and names_in(asked, known) <= named)
         ):
             quoted = [source]  # nothing before it, or nobody named there that it leaves out
         else:
@@ -373,8 +377,9 @@ class Bot:
         """A passage that holds most of the question's words, more of them than the answer's
         sources, and that the judge rates above them: the model answered from a neighbour.
 
-        Over retrieved passages the 1.5B answered "To what level would the hierarchy collapse
-        if graph isomorphism is NP-complete?" from the sentence about another problem.
+        The 1.5B answered "To what level would the hierarchy collapse if graph isomorphism is
+        NP-complete?" from the sentence about another problem, and "What did Rasmussen say about
+        NATO's role in providing security …?" from the next sentence of the same quotation.
         """
         cited = {(s.doc_id, s.sentence_id) for s in sources}
         own = question_coverage(question, self._as_passages(sources, passages))
@@ -474,10 +479,10 @@ class Bot:
                     if margins is not None and max(margins) < self.doubted(passages, doc_id):
                         reply, sources = Reply(reply.text, [], True), []
                         note = "the model judged that none of its sources answers the question"
-                    elif margins is not None and asked == question and not self.fits_whole(doc_id):
+                    elif margins is not None and asked == question:
                         closer = self._closer(question, passages, judged, max(margins))
                         if closer is not None:
-                            reply, sources = self._quote(Source.of(closer, 1.0))
+                            reply, sources = self._quote(Source.of(closer, 1.0), question)
                             note = "another passage states the question in its words; quoting it"
                 break
             if note or attempt == 2:

@@ -1,6 +1,8 @@
 import pytest
 
 from bot.answer import Answer, Conversation, DisplayFilter, clean_question
+from bot.attribute import Source
+from bot.documents import document_from_text
 from bot.errors import BotError
 from bot.llm import FakeLLM
 from bot.prompt import Turn
@@ -539,9 +541,23 @@ def test_an_answer_from_a_neighbour_of_the_sentence_in_the_questions_words_is_re
         1.6 if "links the old town" in messages[-1]["content"] else 2.5
     )
     assert bot.ask(question).text.startswith("Mayor Jane Doe"), "judged below the answer's source"
-    bot = make_bot(settings, tiny_doc, reply)  # whole: the judge's yes is looser there
+    bot = make_bot(settings, tiny_doc, reply)  # over a whole document too
     bot.llm.verdict = verdict
-    assert bot.ask(question).text.startswith("Mayor Jane Doe")
+    assert bot.ask(question).text == "The bridge links the old town with the harbour."
+
+
+def test_a_quote_that_names_whom_the_question_asks_about_stands_alone(settings):
+    text = (
+        "The offer from Northline was 4 percent. "
+        '"They were left with no choice," said union leader Dafydd Morgan on Monday.'
+    )
+    bot = make_bot(settings, document_from_text(text, doc_id="rail", title="Rail"))
+    [morgan] = [s for s in bot.index.documents["rail"].sentences if "Morgan" in s.text]
+    source = Source("rail", morgan.id, morgan.text, morgan.start, morgan.end, 1.0)
+    _, with_context = bot._quote(source)
+    assert with_context[0].text.startswith("The offer from Northline"), "unasked: who they are"
+    reply, alone = bot._quote(source, "What did Dafydd Morgan say?")
+    assert [s.sentence_id for s in alone] == [morgan.id] and reply.text.startswith('"They')
 
 
 def test_a_copied_answer_stays_when_the_reply_without_the_conversation_does_not_hold(
