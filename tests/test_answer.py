@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from bot.answer import Answer, Conversation, DisplayFilter, clean_question
@@ -179,8 +181,6 @@ def test_display_filter_holds_every_form_of_the_refusal():
 
 
 def test_an_answer_contradicting_its_source_is_replaced_by_the_source(settings):
-    from bot.documents import document_from_text
-
     text = "The mayor met the council. The mayor would not say if the bridge would open in May."
     bot = make_bot(
         settings,
@@ -229,8 +229,6 @@ def test_a_model_without_measured_judge_thresholds_is_not_judged(settings, tiny_
 def test_a_source_naming_its_subject_by_a_definite_description_is_grounded_in_the_sentence_before(
     settings,
 ):
-    from bot.documents import document_from_text
-
     text = (
         "A spokesman for Mayor Jane Doe said the bridge was on time. "
         "The spokesman would not say what it cost."
@@ -250,8 +248,6 @@ def test_a_reply_of_citations_alone_is_answered_with_the_cited_sentence(settings
 
 
 def test_a_quoted_source_comes_with_the_sentence_saying_who_it_is_about(settings):
-    from bot.documents import document_from_text
-
     text = (
         "A spokesman for Mayor Jane Doe said the bridge was on time. "
         "The spokesman would not say if the bridge would open in May."
@@ -270,8 +266,6 @@ def test_a_quoted_source_comes_with_the_sentence_saying_who_it_is_about(settings
 def test_over_retrieved_passages_the_judge_must_be_surer_than_over_a_whole_document(
     settings, tiny_doc
 ):
-    import dataclasses
-
     _, whole, passages = FakeLLM().judge_thresholds
     assert whole < passages
     reply = "The bridge links the old town with the harbour [3]."
@@ -338,8 +332,6 @@ def test_over_a_whole_document_every_sentence_of_the_best_chunk_is_judged(settin
 
 
 def test_a_sentence_saying_someone_would_not_tell_gets_the_second_look(settings):
-    from bot.documents import document_from_text
-
     text = (
         "The agency said the design could be used in other coastal towns. "
         "A spokeswoman declined to say which towns were being considered. "
@@ -360,8 +352,6 @@ def test_a_sentence_saying_someone_would_not_tell_gets_the_second_look(settings)
 
 
 def test_a_refusal_to_tell_is_quoted_when_the_second_look_still_refuses(settings):
-    from bot.documents import document_from_text
-
     text = (
         "The agency said the design could be used in other coastal towns. "
         "A spokeswoman declined to say which towns were being considered. "
@@ -380,8 +370,6 @@ def test_a_refusal_to_tell_is_quoted_when_the_second_look_still_refuses(settings
 
 
 def test_a_yes_cited_to_a_sentence_that_withholds_the_answer_becomes_that_sentence(settings):
-    from bot.documents import document_from_text
-
     text = (
         "The council has offered 4 percent. "
         "Asked whether the council would raise its offer, the mayor would not discuss figures. "
@@ -413,8 +401,6 @@ def test_a_reply_that_loops_is_withdrawn(settings, tiny_doc):
 def test_a_sentence_judged_to_answer_in_the_questions_words_is_quoted_when_refused_twice(settings):
     # The small model refuses yes/no questions whose answer is a negation ("Is NATO involved
     # ...?" against "NATO was neither involved ..."), even when shown that one sentence.
-    from bot.documents import document_from_text
-
     text = (
         "The council approved the budget in May. "
         "The council was neither involved in the harbour plan, nor seeking a role. "
@@ -447,8 +433,6 @@ def test_a_sentence_judged_to_answer_in_the_questions_words_is_quoted_when_refus
 
 
 def test_an_answer_about_a_differently_qualified_thing_is_withdrawn(settings):
-    from bot.documents import document_from_text
-
     text = "A problem can be viewed as an infinite collection of instances. It has a solution."
     doc = document_from_text(text, doc_id="d", title="D")
     reply = "A problem can be viewed as an infinite collection of instances [1]."
@@ -521,8 +505,6 @@ def test_an_answer_from_a_neighbour_of_the_sentence_in_the_questions_words_is_re
 ):
     # Over retrieved passages the 1.5B answered "... collapse if graph isomorphism is
     # NP-complete?" from the sentence about another problem, beside the one in its words.
-    import dataclasses
-
     reply = "Mayor Jane Doe opened the new bridge on Monday [1]."
     question = "What does the new bridge link the old town with?"
 
