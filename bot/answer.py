@@ -13,6 +13,7 @@ from functools import cache
 from bot.attribute import (
     Reply,
     Source,
+    asks_for_quantity,
     attribute,
     content_words,
     could_be_refusal,
@@ -25,6 +26,7 @@ from bot.attribute import (
     quote_citations,
     refers_back,
     tells_it_was_withheld,
+    unsupported_number,
     withholds_answer,
     without_yes_no_lead,
 )
@@ -456,8 +458,19 @@ class Bot:
                     reply = retry
             if not reply.refused:
                 sources, note = self._check(asked, reply, question, passages)
+                number = None if note else unsupported_number(reply.text, self._support(sources))
                 if note:
                     reply, sources = Reply(reply.text, [], True), []
+                elif number and asks_for_quantity(question):
+                    # "How old is he?" -> "Mahmoud Abbas is 73 years old.": the number asked
+                    # for is nowhere in the sources; the small model made it up.
+                    reply, sources = Reply(reply.text, [], True), []
+                    note = f"the answer gives the number {number!r}, which its sources do not"
+                elif number:
+                    # "Where was Ralph earl of?" -> "… appointed … in 1051": the answer holds,
+                    # the added date does not. The source itself is true.
+                    reply, sources = self._quote(sources[0])
+                    note = f"the answer added {number!r}, which its sources lack; quoting one"
                 elif drops_negation(reply.text, sources[0].text):
                     # The answer states the opposite of its source; the source itself is true.
                     reply, sources = self._quote(sources[0])

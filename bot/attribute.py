@@ -353,6 +353,62 @@ def missing_topic(question: str, support: str) -> str | None:
     return asked.group(1)
 
 
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?(?:\s*(thousand|million|billion|trillion)\b)?", re.I)
+_SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_NUMBER_WORDS = (
+    {
+        word: value
+        for value, word in enumerate(
+            "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+            "fifteen sixteen seventeen eighteen nineteen twenty".split()
+        )
+    }
+    | {
+        word: 10 * tens
+        for tens, word in enumerate(
+            "thirty forty fifty sixty seventy eighty ninety".split(), start=3
+        )
+    }
+    | {"hundred": 100, "dozen": 12}
+)
+
+
+def _numbers(text: str) -> dict[float, str]:
+    """The numbers written in digits in a text, by value, each as written ("1,600" and "1600"
+    are one value; "$1 million" is the value of "US$1,000,000")."""
+    found = {}
+    for match in _NUMBER.finditer(text):
+        digits = match.group().split()[0].rstrip(",.").replace(",", "")
+        try:
+            value = float(digits) * _SCALE.get((match.group(1) or "").lower(), 1)
+        except ValueError:
+            continue
+        found.setdefault(value, match.group().strip(" ,."))
+    return found
+
+
+def unsupported_number(answer: str, support: str) -> str | None:
+    """A number the answer states that its sources do not hold, in digits or in words: the
+    small model fills in what the document never says ("Mahmoud Abbas is 73 years old.")."""
+    held = set(_numbers(support)) | {
+        float(_NUMBER_WORDS[w]) for w in _tokens(support) if w in _NUMBER_WORDS
+    }
+    return next((n for value, n in _numbers(answer).items() if value not in held), None)
+
+
+# "How many …?", "How old …?", "What is the population …?": the number is the answer.
+_ASKS_QUANTITY = re.compile(
+    r"\bhow\s+(?:many|much|old|long|far|big|large|small|often|tall|high|deep|fast)\b|"
+    r"\b(?:when|year|date|age|population|cost|price|size|number|amount|percentage|share|rate|"
+    r"total|distance|score|salary|pay|figure|budget|sum)\b",
+    re.I,
+)
+
+
+def asks_for_quantity(question: str) -> bool:
+    return bool(_ASKS_QUANTITY.search(question))
+
+
 _ASKS_WHEN = re.compile(r"\W*(?:when|(?:in |on |at )?what (?:year|date|day|month|time))\b", re.I)
 # What an answer to "when" holds: a number, a named day or month, or a word for a time.
 _TIME = re.compile(
@@ -460,11 +516,14 @@ _WITHHELD = re.compile(
 def withholds_answer(question: str, sentence: str) -> bool:
     """The sentence says someone would not tell what the question asks: "An agency spokeswoman
     declined to say which towns were being considered" for "Which towns are being considered?".
-    It must hold at least half of the question's content words."""
+    It must hold at least half of the question's content words, and one of them must be more
+    than a name: "The spokesman would not say if Israel would accept …" withholds nothing about
+    "What is the population of Israel?"."""
     if not tells_it_was_withheld(sentence):
         return False
     asked = content_words(question)
-    return bool(asked) and len(asked & content_words(sentence)) >= len(asked) / 2
+    shared = asked & content_words(sentence)
+    return bool(asked) and len(shared) >= len(asked) / 2 and bool(shared - _names(question))
 
 
 _YES_NO_LEAD = re.compile(r"^\W*(?:yes|no)\b[\s,.;:!-]*", re.I)

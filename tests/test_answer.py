@@ -389,6 +389,32 @@ def test_a_yes_cited_to_a_sentence_that_withholds_the_answer_becomes_that_senten
     assert answer.text == "The mayor would not discuss figures." and not answer.note
 
 
+def test_a_number_the_sources_do_not_hold_is_never_given_as_the_answer(settings, tiny_doc):
+    # The 1.5B answered "How old is he?" with an age the article never gives.
+    bot = make_bot(settings, tiny_doc, "Mayor Jane Doe is 52 years old [1].")
+    answer = bot.ask("How old is Mayor Jane Doe?")
+    assert not answer.answerable and answer.sources == []
+    assert "'52'" in answer.note
+    # The number the source holds, written another way, stands.
+    bot = make_bot(settings, tiny_doc, "The bridge cost 4,000,000 euros [2].")
+    answer = bot.ask("How much did the bridge cost?")
+    assert answer.answerable and answer.text == "The bridge cost 4,000,000 euros."
+    assert not answer.note
+
+
+def test_a_number_added_to_an_answer_about_something_else_gives_way_to_its_source(settings):
+    text = "The king made Ralph earl of Hereford. He also built a castle by the river."
+    bot = make_bot(
+        settings,
+        document_from_text(text, doc_id="d", title="D"),
+        "Ralph was made earl of Hereford in 1051 [1].",
+    )
+    answer = bot.ask("Where was Ralph earl of?")
+    assert answer.answerable and answer.text == "The king made Ralph earl of Hereford."
+    assert [s.sentence_id for s in answer.sources] == [0]
+    assert "'1051'" in answer.note
+
+
 def test_a_reply_that_loops_is_withdrawn(settings, tiny_doc):
     # The 0.5B, told to write a poem, looped on phrases of the article until its token limit.
     loop = "[The bridge links the old town with the harbour] [It cost 4 million euros] " * 4

@@ -1,11 +1,16 @@
+import pytest
+
 from bot.attribute import (
     Reply,
+    asks_for_quantity,
     attribute,
     grounding_problem,
     missing_topic,
     name_aliases,
     parse_reply,
     refers_back,
+    unsupported_number,
+    withholds_answer,
     without_yes_no_lead,
 )
 from bot.prompt import number_passages
@@ -302,3 +307,34 @@ def test_a_yes_or_no_before_an_answer_saying_it_was_not_told_is_dropped():
         == "Yes, they discussed cooperation."
     )
     assert without_yes_no_lead("Nobody would say.") == "Nobody would say."
+
+
+@pytest.mark.parametrize(
+    ("answer", "support", "invented"),
+    [
+        ("Mahmoud Abbas is 73 years old.", "Mahmoud Abbas has said he would agree.", "73"),
+        ("On 9 February 2011.", "He spoke on 9 February.", "2011"),
+        ("More than 1,600 activities.", "from around 700 to more than 1600.", None),
+        ("The prize is $1 million.", "There is a US$1,000,000 prize.", None),
+        ("3 conditions.", "if three conditions were met", None),
+        ("For almost 30 years.", "For almost thirty years Egypt has played a role.", None),
+        ("A rise of 2.5 percent.", "a rise of 2.5 percent", None),
+        ("The 9th of February.", "on 9 February", None),
+    ],
+)
+def test_a_number_is_unsupported_unless_its_value_is_in_the_sources(answer, support, invented):
+    assert unsupported_number(answer, support) == invented
+
+
+def test_questions_asking_for_a_number_are_told_from_others():
+    assert asks_for_quantity("How old is he?")
+    assert asks_for_quantity("What is the population of Israel?")
+    assert asks_for_quantity("When did he speak?")
+    assert not asks_for_quantity("Where was Ralph earl of?")
+    assert not asks_for_quantity("Who did Rasmussen meet?")
+
+
+def test_a_refusal_to_tell_about_one_thing_withholds_nothing_else_about_the_same_name():
+    sentence = "The spokesman would not say if Israel would accept Rasmussen's offer."
+    assert withholds_answer("Will Israel accept Rasmussen's offer?", sentence)
+    assert not withholds_answer("What is the population of Israel?", sentence)
