@@ -339,16 +339,43 @@ def _related(word: str, other: str) -> bool:
     return shared >= 5 and shared >= 0.7 * min(len(word), len(other))
 
 
+# Words that end the head of a topic ("the uprisings | in Egypt", "the conditions | attached").
+_AFTER_HEAD = frozenset(
+    "in of on for between to with from about at by over under during after before among against "
+    "within across".split()
+)
+
+
+def _topic_head(topic: str) -> str | None:
+    """The word a topic is about: the last content word before its first preposition, past
+    any trailing participle ("NATO's role in …" -> role; "the peace talks" -> talks)."""
+    words = []
+    for word in _tokens(topic):
+        if word in _AFTER_HEAD:
+            break
+        if word not in _STOPWORDS and len(word) > 1:
+            words.append(word)
+    while len(words) > 1 and re.search(r"(?:ed|ing)$", words[-1]):
+        words.pop()
+    return _stem(words[-1]) if words else None
+
+
 def missing_topic(question: str, support: str) -> str | None:
     """The topic of "What did X say about Y?" when the sources say nothing of it: "What did
     Okafor say about the pay of ticket office staff?" answered with what she said about the
-    strike's cost. Returns the topic as asked, or None."""
+    strike's cost. The sources must speak of the topic's head ("What did the UN say about
+    the peace talks?" is not answered by a sentence on peace alone). Returns the topic as
+    asked, or None."""
     asked = _SAID_ABOUT.search(question)
     if not asked:
         return None
     topic = content_words(asked.group(1))
     said = content_words(support)
-    if not topic or any(_related(t, w) for t in topic for w in said):
+    head = _topic_head(asked.group(1))
+    if not topic or (
+        any(_related(t, w) for t in topic for w in said)
+        and (head is None or any(_related(head, w) for w in said))
+    ):
         return None
     return asked.group(1)
 

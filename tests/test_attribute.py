@@ -296,6 +296,16 @@ def test_what_someone_said_about_a_topic_must_come_from_sources_that_speak_of_it
     assert missing_topic("Who is the article about?", cost) is None
 
 
+def test_the_sources_must_speak_of_the_head_of_the_topic_not_only_of_a_modifier():
+    condition = "NATO would act if peace is reached and the UN endorses its involvement."
+    asked = "What did the UN say about the peace talks?"
+    assert missing_topic(asked, condition) == "the peace talks"
+    # the words after a preposition qualify the head; the head alone must be there
+    uprisings = "He spoke about the uprisings, saying Egypt must stay a force for peace."
+    assert missing_topic("What did he say about the uprisings in Cairo?", uprisings) is None
+    assert missing_topic("What did he say about the peace talks in Cairo?", uprisings)
+
+
 def test_a_yes_or_no_before_an_answer_saying_it_was_not_told_is_dropped():
     said = "Yes, his spokesman would not say if Israel would accept the offer."
     assert (
