@@ -400,6 +400,40 @@ class Bot:
             return None
         return best if self._quote_problem(question, best) is None else None
 
+    def _number_support(self, sources: Sequence[Source], question: str) -> str:
+        """What may hold the answer's numbers: the sources, and when the number is what the
+        question asks for, only those that speak of the question: "52" in "Buses stop by it
+        every 52 minutes" is not the mayor's age."""
+        if asks_for_quantity(question):
+            asked = content_words(question)
+            sources = [s for s in sources if asked & content_words(self._support([s]))]
+        return self._support(list(sources))
+
+    def _with_number_source(
+        self, reply: Reply, question: str, passages: list[Passage], sources: list[Source]
+    ) -> list[Source]:
+        """The sources, with a passage that holds the answer's numbers when they do not.
+
+        Attribution goes by words, and a number is one short word: "The output will be yes or
+        no, or 1 or 0, depending on whether the input string is a member ..." was attributed to
+        the sentence about input strings, not to the one that says "either 1 or 0"."""
+        support = self._number_support(sources, question)
+        if not unsupported_number(reply.text, support):
+            return sources
+        cited = {(s.doc_id, s.sentence_id) for s in sources}
+        holding = []
+        for p in passages:
+            candidate = Source.of(p, 1.0)
+            extra = self._number_support([candidate], question)
+            fits = extra and not unsupported_number(reply.text, f"{support} {extra}")
+            if fits and (p.doc_id, p.sentence.id) not in cited:
+                holding.append(candidate)
+        if not holding:
+            return sources
+        answer_words = content_words(reply.text)
+        best = max(holding, key=lambda s: len(answer_words & content_words(s.text)))
+        return [*sources[: self.settings.max_sources - 1], best]
+
     def _check(
         self, asked: str, reply: Reply, question: str, passages: list[Passage]
     ) -> tuple[list[Source], str]:
@@ -458,7 +492,10 @@ class Bot:
                     reply = retry
             if not reply.refused:
                 sources, note = self._check(asked, reply, question, passages)
-                number = None if note else unsupported_number(reply.text, self._support(sources))
+                number = None
+                if not note:
+                    sources = self._with_number_source(reply, question, passages, sources)
+                    number = unsupported_number(reply.text, self._number_support(sources, question))
                 if note:
                     reply, sources = Reply(reply.text, [], True), []
                 elif number and asks_for_quantity(question):

@@ -402,6 +402,26 @@ def test_a_number_the_sources_do_not_hold_is_never_given_as_the_answer(settings,
     assert not answer.note
 
 
+def test_the_sentence_holding_the_answers_numbers_is_among_its_sources(settings):
+    text = (
+        "A decision problem has one of two answers, either yes or no, or 1 or 0. "
+        "The machine decides whether the input string is a member of the language."
+    )
+    doc = document_from_text(text, doc_id="d", title="D")
+    reply = "The output is 1 or 0, depending on whether the input string is a member [2]."
+    bot = make_bot(settings, doc, reply)
+    answer = bot.ask("What is the output for a member of the language?")
+    assert answer.answerable and not answer.note
+    assert sorted(s.sentence_id for s in answer.sources) == [0, 1]
+    # A number asked for must come from a sentence about what was asked, not any sentence.
+    text = "The mayor opened the bridge. Buses stop by it every 52 minutes."
+    doc = document_from_text(text, doc_id="d", title="D")
+    bot = make_bot(settings, doc, "The mayor is 52 years old [1].")
+    bot.llm.verdict = 3.0  # the judge is sure; the number check alone must catch it
+    answer = bot.ask("How old is the mayor?")
+    assert not answer.answerable and "'52'" in answer.note
+
+
 def test_a_number_added_to_an_answer_about_something_else_gives_way_to_its_source(settings):
     text = "The king made Ralph earl of Hereford. He also built a castle by the river."
     bot = make_bot(
