@@ -496,7 +496,16 @@ class Bot:
                 if not note:
                     sources = self._with_number_source(reply, question, passages, sources)
                     number = unsupported_number(reply.text, self._number_support(sources, question))
-                if note:
+                closer = None
+                if note and not attempt and asked == question and self.judge_thresholds:
+                    # Withdrawn, but a sentence holds the question in its own words: "What did
+                    # Rasmussen say about NATO's role …?" answered from the next sentence of
+                    # the same quotation, which never speaks of that role.
+                    closer = self._closer(question, passages, [], float("-inf"))
+                if closer is not None:
+                    reply, sources = self._quote(Source.of(closer, 1.0), question)
+                    note = "another passage states the question in its words; quoting it"
+                elif note:
                     reply, sources = Reply(reply.text, [], True), []
                 elif number and asks_for_quantity(question):
                     # "How old is he?" -> "Mahmoud Abbas is 73 years old.": the number asked

@@ -574,6 +574,26 @@ def test_an_answer_from_a_neighbour_of_the_sentence_in_the_questions_words_is_re
     assert bot.ask(question).text == "The bridge links the old town with the harbour."
 
 
+def test_a_withdrawn_answer_gives_way_to_the_sentence_in_the_questions_words(settings):
+    text = (
+        "Mayor Jane Doe spoke on Monday. "
+        '"The bridge will bring visitors to the harbour shops," she said. '
+        "Costs came in under the plan, officials added."
+    )
+    question = "What was said about the bridge and the harbour shops?"
+    # The reply, from the third sentence, never speaks of the shops: withdrawn, and the
+    # sentence holding the question's words, judged to answer it, is quoted instead.
+    bot = make_bot(settings, document_from_text(text, doc_id="d"), "Costs came in low [3].")
+    bot.llm.verdict = lambda messages: 2.5 if "visitors" in messages[-1]["content"] else 0.0
+    answer = bot.ask(question)
+    assert answer.answerable and "visitors to the harbour shops" in answer.text
+    assert 1 in [s.sentence_id for s in answer.sources] and "quoting" in answer.note
+    # Judged not to answer, that sentence is not quoted: the withdrawal stands.
+    bot.llm.verdict = 0.0
+    answer = bot.ask(question)
+    assert not answer.answerable and "do not speak of it" in answer.note
+
+
 def test_a_quote_that_names_whom_the_question_asks_about_stands_alone(settings):
     text = (
         "The offer from Northline was 4 percent. "
