@@ -512,11 +512,6 @@ class Bot:
                     # for is nowhere in the sources; the small model made it up.
                     reply, sources = Reply(reply.text, [], True), []
                     note = f"the answer gives the number {number!r}, which its sources do not"
-                elif number:
-                    # "Where was Ralph earl of?" -> "… appointed … in 1051": the answer holds,
-                    # the added date does not. The source itself is true.
-                    reply, sources = self._quote(sources[0])
-                    note = f"the answer added {number!r}, which its sources lack; quoting one"
                 elif drops_negation(reply.text, sources[0].text):
                     # The answer states the opposite of its source; the source itself is true.
                     reply, sources = self._quote(sources[0])
@@ -543,6 +538,11 @@ class Bot:
                         if closer is not None:
                             reply, sources = self._quote(Source.of(closer, 1.0), question)
                             note = "another passage states the question in its words; quoting it"
+                if number and not note:
+                    # "Where was Ralph earl of?" -> "… appointed … in 1051": the answer holds,
+                    # the added date does not. The source itself is true.
+                    reply, sources = self._quote(sources[0])
+                    note = f"the answer added {number!r}, which its sources lack; quoting one"
                 break
             if note or attempt == 2:
                 break

@@ -433,6 +433,10 @@ def test_a_number_added_to_an_answer_about_something_else_gives_way_to_its_sourc
     assert answer.answerable and answer.text == "The king made Ralph earl of Hereford."
     assert [s.sentence_id for s in answer.sources] == [0]
     assert "'1051'" in answer.note
+    # A source the judge says does not answer is not quoted: the answer is withdrawn.
+    bot.llm.verdict = -3.0
+    answer = bot.ask("Where was Ralph earl of?")
+    assert not answer.answerable and "judged" in answer.note
 
 
 def test_a_reply_that_loops_is_withdrawn(settings, tiny_doc):
