@@ -28,6 +28,7 @@ from bot.attribute import (
     tells_it_was_withheld,
     unsupported_number,
     withholds_answer,
+    without_unsupported_numbers,
     without_yes_no_lead,
 )
 from bot.documents import Document
@@ -421,12 +422,17 @@ class Bot:
         if not unsupported_number(reply.text, support):
             return sources
         cited = {(s.doc_id, s.sentence_id) for s in sources}
+        # Beyond its numbers, the passage must speak of the question or of the answer (two of
+        # their words): "1051" in "He invited Eustace … to his court in 1051, … the exile of
+        # Earl Godwin" is no date for Ralph's earldom.
+        spoken = {w for w in content_words(f"{question} {reply.text}") if not w.isdigit()}
         holding = []
         for p in passages:
             candidate = Source.of(p, 1.0)
             extra = self._number_support([candidate], question)
             fits = extra and not unsupported_number(reply.text, f"{support} {extra}")
-            if fits and (p.doc_id, p.sentence.id) not in cited:
+            shared = spoken & content_words(extra)
+            if fits and (p.doc_id, p.sentence.id) not in cited and len(shared) >= 2:
                 holding.append(candidate)
         if not holding:
             return sources
@@ -540,9 +546,16 @@ class Bot:
                             note = "another passage states the question in its words; quoting it"
                 if number and not note:
                     # "Where was Ralph earl of?" -> "… appointed … in 1051": the answer holds,
-                    # the added date does not. The source itself is true.
-                    reply, sources = self._quote(sources[0])
-                    note = f"the answer added {number!r}, which its sources lack; quoting one"
+                    # the added date does not. Its other sentences, or else its source, stand.
+                    support = self._number_support(sources, question)
+                    kept = without_unsupported_numbers(reply.text, support)
+                    if kept:
+                        reply = Reply(kept, reply.cited, False)
+                        sources = attribute(reply, question, passages, self.settings.max_sources)
+                        note = f"the answer's sentence with {number!r}, not in its sources, was cut"
+                    else:
+                        reply, sources = self._quote(sources[0])
+                        note = f"the answer added {number!r}, which its sources lack; quoting one"
                 break
             if note or attempt == 2:
                 break

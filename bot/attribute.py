@@ -436,6 +436,15 @@ def asks_for_quantity(question: str) -> bool:
     return bool(_ASKS_QUANTITY.search(question))
 
 
+def without_unsupported_numbers(answer: str, support: str) -> str | None:
+    """An answer of several sentences without those stating a number its sources lack ("The
+    input must remain constant … This is because … the second integer is 1."); None when no
+    sentence, or every one, would go."""
+    parts = _answer_sentences(answer)
+    kept = [part for part in parts if not unsupported_number(part, support)]
+    return " ".join(kept) if kept and len(kept) < len(parts) else None
+
+
 _ASKS_WHEN = re.compile(r"\W*(?:when|(?:in |on |at )?what (?:year|date|day|month|time))\b", re.I)
 # What an answer to "when" holds: a number, a named day or month, or a word for a time.
 _TIME = re.compile(

@@ -410,9 +410,22 @@ def test_the_sentence_holding_the_answers_numbers_is_among_its_sources(settings)
     doc = document_from_text(text, doc_id="d", title="D")
     reply = "The output is 1 or 0, depending on whether the input string is a member [2]."
     bot = make_bot(settings, doc, reply)
-    answer = bot.ask("What is the output for a member of the language?")
+    answer = bot.ask("What is the output of a decision problem for a member of the language?")
     assert answer.answerable and not answer.note
     assert sorted(s.sentence_id for s in answer.sources) == [0, 1]
+    # A sentence that holds the number but speaks of neither the question nor the answer is
+    # no source for it: the answer gives way to its own source, quoted without the number.
+    text = "The king made Ralph earl of Hereford. Bishops met at the court in 1051."
+    doc = document_from_text(text, doc_id="d", title="D")
+    bot = make_bot(settings, doc, "Ralph was made earl of Hereford in 1051 [1].")
+    answer = bot.ask("Where was Ralph earl of?")
+    assert answer.text == "The king made Ralph earl of Hereford." and "'1051'" in answer.note
+    # In an answer of several sentences only the one with the number goes.
+    reply = "Ralph was made earl of Hereford [1]. That was in 1051 [2]."
+    bot = make_bot(settings, doc, reply)
+    answer = bot.ask("Where was Ralph earl of?")
+    assert answer.text == "Ralph was made earl of Hereford." and "cut" in answer.note
+    assert [s.sentence_id for s in answer.sources] == [0]
     # A number asked for must come from a sentence about what was asked, not any sentence.
     text = "The mayor opened the bridge. Buses stop by it every 52 minutes."
     doc = document_from_text(text, doc_id="d", title="D")

@@ -11,6 +11,7 @@ from bot.attribute import (
     refers_back,
     unsupported_number,
     withholds_answer,
+    without_unsupported_numbers,
     without_yes_no_lead,
 )
 from bot.prompt import number_passages
@@ -348,3 +349,13 @@ def test_a_refusal_to_tell_about_one_thing_withholds_nothing_else_about_the_same
     sentence = "The spokesman would not say if Israel would accept Rasmussen's offer."
     assert withholds_answer("Will Israel accept Rasmussen's offer?", sentence)
     assert not withholds_answer("What is the population of Israel?", sentence)
+
+
+def test_only_the_sentences_of_an_answer_stating_an_unsupported_number_are_cut():
+    support = "The input is given to both inputs of the multiplication algorithm."
+    answer = "The input must stay the same. Squaring is multiplying by 1. It is a special case."
+    assert without_unsupported_numbers(answer, support) == (
+        "The input must stay the same. It is a special case."
+    )
+    assert without_unsupported_numbers("It is multiplying by 1.", support) is None
+    assert without_unsupported_numbers("One. Two.", support) is None  # nothing to cut
