@@ -422,16 +422,17 @@ class Bot:
         if not unsupported_number(reply.text, support):
             return sources
         cited = {(s.doc_id, s.sentence_id) for s in sources}
-        # Beyond its numbers, the passage must speak of the question or of the answer (two of
-        # their words): "1051" in "He invited Eustace … to his court in 1051, … the exile of
-        # Earl Godwin" is no date for Ralph's earldom.
+        # Beyond its numbers, the sentence itself must speak of the question or of the answer
+        # (two of their words): "1051" in "He invited Eustace … to his court in 1051, … the
+        # exile of Earl Godwin" is no date for Ralph's earldom, though "He" is the one who made
+        # Ralph earl.
         spoken = {w for w in content_words(f"{question} {reply.text}") if not w.isdigit()}
         holding = []
         for p in passages:
             candidate = Source.of(p, 1.0)
             extra = self._number_support([candidate], question)
             fits = extra and not unsupported_number(reply.text, f"{support} {extra}")
-            shared = spoken & content_words(extra)
+            shared = spoken & content_words(p.sentence.text)
             if fits and (p.doc_id, p.sentence.id) not in cited and len(shared) >= 2:
                 holding.append(candidate)
         if not holding:
