@@ -52,6 +52,7 @@ eval: install
 	$(BOT) eval eval/own_article_dev.jsonl --out $(OUT)/own_article_dev.jsonl
 	$(BOT) eval eval/own_article2_dev.jsonl --out $(OUT)/own_article2_dev.jsonl
 	$(BOT) eval eval/own_article3_dev.jsonl --out $(OUT)/own_article3_dev.jsonl
+	$(BOT) eval eval/own_article4_dev.jsonl --out $(OUT)/own_article4_dev.jsonl
 
 bench: install
 	$(PY) -m bot.bench --out docs/BENCHMARKS.md
