@@ -400,27 +400,33 @@ _NUMBER_WORDS = (
 )
 
 
-def _numbers(text: str) -> dict[float, str]:
-    """The numbers written in digits in a text, by value, each as written ("1,600" and "1600"
-    are one value; "$1 million" is the value of "US$1,000,000")."""
-    found = {}
+def _numbers(text: str) -> list[tuple[float, float, str]]:
+    """The numbers written in digits in a text: (value, value without its scale word, as
+    written). "1,600" and "1600" are one value; "$1 million" is the value of "US$1,000,000"."""
+    found = []
     for match in _NUMBER.finditer(text):
         digits = match.group().split()[0].rstrip(",.").replace(",", "")
         try:
-            value = float(digits) * _SCALE.get((match.group(1) or "").lower(), 1)
+            bare = float(digits)
         except ValueError:
             continue
-        found.setdefault(value, match.group().strip(" ,."))
+        value = bare * _SCALE.get((match.group(1) or "").lower(), 1)
+        found.append((value, bare, match.group().strip(" ,.")))
     return found
 
 
 def unsupported_number(answer: str, support: str) -> str | None:
     """A number the answer states that its sources do not hold, in digits or in words: the
-    small model fills in what the document never says ("Mahmoud Abbas is 73 years old.")."""
-    held = set(_numbers(support)) | {
+    small model fills in what the document never says ("Mahmoud Abbas is 73 years old.").
+    A number matches by its value or by its digits alone, so "$1.5bn" is held by "$1.5
+    billion"."""
+    held = {v for value, bare, _ in _numbers(support) for v in (value, bare)} | {
         float(_NUMBER_WORDS[w]) for w in _tokens(support) if w in _NUMBER_WORDS
     }
-    return next((n for value, n in _numbers(answer).items() if value not in held), None)
+    return next(
+        (n for value, bare, n in _numbers(answer) if value not in held and bare not in held),
+        None,
+    )
 
 
 # "How many …?", "How old …?", "What is the population …?": the number is the answer.

@@ -331,6 +331,9 @@ def test_a_yes_or_no_before_an_answer_saying_it_was_not_told_is_dropped():
         ("For almost 30 years.", "For almost thirty years Egypt has played a role.", None),
         ("A rise of 2.5 percent.", "a rise of 2.5 percent", None),
         ("The 9th of February.", "on 9 February", None),
+        ("It cost $1.5bn.", "It cost $1.5 billion.", None),
+        ("It cost $1.5 billion.", "It cost $1.5bn.", None),
+        ("It cost $2.5 billion.", "It cost $1.5 billion.", "2.5 billion"),
     ],
 )
 def test_a_number_is_unsupported_unless_its_value_is_in_the_sources(answer, support, invented):
