@@ -401,6 +401,11 @@ class Bot:
             return None
         return best if self._quote_problem(question, best) is None else None
 
+    def _quote_closer(self, closer: Passage, question: str) -> tuple[Reply, list[Source], str]:
+        """The sentence in the question's words, quoted in place of the answer (see `_closer`)."""
+        reply, sources = self._quote(Source.of(closer, 1.0), question)
+        return reply, sources, "another passage states the question in its words; quoting it"
+
     def _number_support(self, sources: Sequence[Source], question: str) -> str:
         """What may hold the answer's numbers: the sources, and when the number is what the
         question asks for, only those that speak of the question: "52" in "Buses stop by it
@@ -429,11 +434,12 @@ class Bot:
         spoken = {w for w in content_words(f"{question} {reply.text}") if not w.isdigit()}
         holding = []
         for p in passages:
+            shared = spoken & content_words(p.sentence.text)
+            if (p.doc_id, p.sentence.id) in cited or len(shared) < 2:
+                continue
             candidate = Source.of(p, 1.0)
             extra = self._number_support([candidate], question)
-            fits = extra and not unsupported_number(reply.text, f"{support} {extra}")
-            shared = spoken & content_words(p.sentence.text)
-            if fits and (p.doc_id, p.sentence.id) not in cited and len(shared) >= 2:
+            if extra and not unsupported_number(reply.text, f"{support} {extra}"):
                 holding.append(candidate)
         if not holding:
             return sources
@@ -499,10 +505,11 @@ class Bot:
                     reply = retry
             if not reply.refused:
                 sources, note = self._check(asked, reply, question, passages)
-                number = None
+                number, number_support = None, ""
                 if not note:
                     sources = self._with_number_source(reply, question, passages, sources)
-                    number = unsupported_number(reply.text, self._number_support(sources, question))
+                    number_support = self._number_support(sources, question)
+                    number = unsupported_number(reply.text, number_support)
                 closer = None
                 if note and not attempt and asked == question and self.judge_thresholds:
                     # Withdrawn, but a sentence holds the question in its own words: "What did
@@ -510,8 +517,7 @@ class Bot:
                     # the same quotation, which never speaks of that role.
                     closer = self._closer(question, passages, [], float("-inf"))
                 if closer is not None:
-                    reply, sources = self._quote(Source.of(closer, 1.0), question)
-                    note = "another passage states the question in its words; quoting it"
+                    reply, sources, note = self._quote_closer(closer, question)
                 elif note:
                     reply, sources = Reply(reply.text, [], True), []
                 elif number and asks_for_quantity(question):
@@ -543,13 +549,11 @@ class Bot:
                     elif margins is not None and asked == question:
                         closer = self._closer(question, passages, judged, max(margins))
                         if closer is not None:
-                            reply, sources = self._quote(Source.of(closer, 1.0), question)
-                            note = "another passage states the question in its words; quoting it"
+                            reply, sources, note = self._quote_closer(closer, question)
                 if number and not note:
                     # "Where was Ralph earl of?" -> "… appointed … in 1051": the answer holds,
                     # the added date does not. Its other sentences, or else its source, stand.
-                    support = self._number_support(sources, question)
-                    kept = without_unsupported_numbers(reply.text, support)
+                    kept = without_unsupported_numbers(reply.text, number_support)
                     if kept:
                         reply = Reply(kept, reply.cited, False)
                         sources = attribute(reply, question, passages, self.settings.max_sources)

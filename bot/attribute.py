@@ -112,9 +112,14 @@ def _tokens(text: str) -> list[str]:
     return _WORD.findall(text.lower().replace("’", "'"))
 
 
+def _content_tokens(text: str) -> list[str]:
+    """The text's lower-cased words minus stop words, in order, unstemmed."""
+    return [w for w in _tokens(text) if w not in _STOPWORDS and len(w) > 1]
+
+
 def content_words(text: str) -> set[str]:
     """Lower-cased words minus stop words, crudely stemmed so 'offers' meets 'offer'."""
-    return {_stem(w) for w in _tokens(text) if w not in _STOPWORDS and len(w) > 1}
+    return {_stem(w) for w in _content_tokens(text)}
 
 
 def _stem(word: str) -> str:
@@ -349,12 +354,9 @@ _AFTER_HEAD = frozenset(
 def _topic_head(topic: str) -> str | None:
     """The word a topic is about: the last content word before its first preposition, past
     any trailing participle ("NATO's role in …" -> role; "the peace talks" -> talks)."""
-    words = []
-    for word in _tokens(topic):
-        if word in _AFTER_HEAD:
-            break
-        if word not in _STOPWORDS and len(word) > 1:
-            words.append(word)
+    tokens = _tokens(topic)
+    before = next((i for i, w in enumerate(tokens) if w in _AFTER_HEAD), len(tokens))
+    words = _content_tokens(" ".join(tokens[:before]))
     while len(words) > 1 and re.search(r"(?:ed|ing)$", words[-1]):
         words.pop()
     return _stem(words[-1]) if words else None
