@@ -28,6 +28,7 @@ def main(path: str) -> None:
         lambda: open_bot(settings, llm=FakeLLM(), log=lambda m: None),
     )
     ranks = []
+    in_focus_count = 0
     for conv in conversations:
         bot = bot_for(conv)
         history: list[Turn] = []
@@ -54,10 +55,12 @@ def main(path: str) -> None:
             focused = bot.focused(question, hits[:FOCUSED_CHUNKS], passages)
             in_focus = any(e in normalize(p.sentence.text) for p in focused for e in evidence)
             ranks.append(rank)
+            in_focus_count += in_focus
             print(f"{conv['id']}#{number}\trank={rank}\tfocus={in_focus}\t{turn['question']}")
     n = len(ranks)
     for k in (1, 3, 6, 10, 20):
         print(f"recall@{k}: {sum(1 for r in ranks if r and r <= k) / n:.3f}")
+    print(f"second look holds the evidence: {in_focus_count / n:.3f}")
 
 
 if __name__ == "__main__":
