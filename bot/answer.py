@@ -17,6 +17,7 @@ from bot.attribute import (
     attribute,
     content_words,
     could_be_refusal,
+    describes_again,
     document_names,
     drops_negation,
     grounding_problem,
@@ -232,6 +233,16 @@ class Bot:
         vectors = self.embedder.encode([query] + [p.sentence.text for p in candidates])
         similarity = vectors[1:] @ vectors[0]
         best = set(sorted(range(len(candidates)), key=lambda i: -similarity[i])[:FOCUSED_SENTENCES])
+        # A sentence that reads on from a chosen one ("There is a US$1,000,000 prize for
+        # resolving the problem." after the P versus NP sentence) holds its half of the answer.
+        best |= {
+            i + 1
+            for i in best
+            if i + 1 < len(candidates)
+            and candidates[i + 1].doc_id == candidates[i].doc_id
+            and candidates[i + 1].sentence.id == candidates[i].sentence.id + 1
+            and describes_again(candidates[i + 1].sentence.text, candidates[i].sentence.text)
+        }
         if whole and hits:
             first = {(hits[0].chunk.doc_id, sid) for sid in hits[0].chunk.sentence_ids}
             best |= {i for i, p in enumerate(candidates) if (p.doc_id, p.sentence.id) in first}

@@ -257,6 +257,12 @@ def refers_back(text: str, previous: str = "") -> bool:
     of a name, met again)."""
     if _PRONOUN.search(text):
         return True
+    return describes_again(text, previous)
+
+
+def describes_again(text: str, previous: str) -> bool:
+    """A sentence that names its subject by a description of the sentence before ("Such
+    problems are called ...", "... a prize for resolving the problem"): it reads on from it."""
     if not previous:
         return False
     opening = _DEFINITE.match(text)

@@ -648,3 +648,25 @@ def test_a_yes_before_an_answer_saying_it_was_not_told_is_dropped(settings, tiny
     bot = make_bot(settings, tiny_doc, "Yes, the mayor would not say what it cost [2].")
     answer = bot.ask("Did the mayor say what it cost?")
     assert answer.answerable and answer.text == "The mayor would not say what it cost."
+
+
+def test_the_second_look_reads_on_into_a_sentence_that_describes_the_one_before(settings):
+    # "There is a US$1,000,000 prize for resolving the problem." is far from "What is the prize
+    # for solving P versus NP?" on its own; it says what the chosen sentence before it is worth.
+    from bot.retrieve import Hit
+
+    text = (
+        "The county has many great open questions. "
+        "The Avon Puzzle is one of the great open questions of the county. "
+        "There is a reward of 500 pounds for a solution to the puzzle. "
+        "Open questions of the county are discussed on Mondays. "
+        "Great questions of the county fill a book. "
+        "Old maps are kept in a museum."
+    )
+    bot = make_bot(settings, document_from_text(text, doc_id="d", title="D"))
+    hits = [Hit(i, chunk, 1.0) for i, chunk in enumerate(bot.index.chunks)]
+    passages = bot.passages(lambda: hits, None)
+    query = "Is the Avon Puzzle one of the great open questions of the county?"
+    chosen = [p.sentence.text for p in bot.focused(query, hits, passages)]
+    assert "There is a reward of 500 pounds for a solution to the puzzle." in chosen
+    assert len(chosen) == 4, "one sentence more than the three closest"
