@@ -21,12 +21,14 @@ from bot.attribute import (
     document_names,
     drops_negation,
     grounding_problem,
+    mentions,
     name_aliases,
     names_in,
     parse_reply,
     quote_citations,
     refers_back,
     tells_it_was_withheld,
+    unmentioned_name,
     unsupported_number,
     withholds_answer,
     without_unsupported_numbers,
@@ -228,6 +230,35 @@ class Bot:
             (h.chunk.doc_id, sid) for h in hits[:FOCUSED_CHUNKS] for sid in h.chunk.sentence_ids
         }
         candidates = [p for p in passages if (p.doc_id, p.sentence.id) in wanted]
+        first = set()
+        if whole and hits:
+            first = {(hits[0].chunk.doc_id, sid) for sid in hits[0].chunk.sentence_ids}
+        return self._closest(query, candidates, first)
+
+    def naming(self, name: str, query: str, passages: list[Passage]) -> list[Passage]:
+        """The sentences closest to the question among those that mention `name`, a name the
+        question asks about and the answer's sources lack, with the ones reading on from them."""
+        wanted = set()
+        for n, p in enumerate(passages):
+            if mentions(name, p.sentence.text):
+                wanted.add(n)
+                if n + 1 < len(passages) and self._reads_on(passages[n], passages[n + 1]):
+                    wanted.add(n + 1)
+        return self._closest(query, [passages[n] for n in sorted(wanted)])
+
+    @staticmethod
+    def _reads_on(passage: Passage, following: Passage) -> bool:
+        return (
+            following.doc_id == passage.doc_id
+            and following.sentence.id == passage.sentence.id + 1
+            and describes_again(following.sentence.text, passage.sentence.text)
+        )
+
+    def _closest(
+        self, query: str, candidates: list[Passage], keep: set[tuple[str, int]] = frozenset()
+    ) -> list[Passage]:
+        """The candidates closest to the query, with the sentences reading on from them and
+        those in `keep`, in document order."""
         if len(candidates) <= FOCUSED_SENTENCES:
             return candidates
         vectors = self.embedder.encode([query] + [p.sentence.text for p in candidates])
@@ -238,14 +269,9 @@ class Bot:
         best |= {
             i + 1
             for i in best
-            if i + 1 < len(candidates)
-            and candidates[i + 1].doc_id == candidates[i].doc_id
-            and candidates[i + 1].sentence.id == candidates[i].sentence.id + 1
-            and describes_again(candidates[i + 1].sentence.text, candidates[i].sentence.text)
+            if i + 1 < len(candidates) and self._reads_on(candidates[i], candidates[i + 1])
         }
-        if whole and hits:
-            first = {(hits[0].chunk.doc_id, sid) for sid in hits[0].chunk.sentence_ids}
-            best |= {i for i, p in enumerate(candidates) if (p.doc_id, p.sentence.id) in first}
+        best |= {i for i, p in enumerate(candidates) if (p.doc_id, p.sentence.id) in keep}
         return [candidates[i] for i in sorted(best)]
 
     # -- answering ------------------------------------------------------------------------
@@ -368,8 +394,8 @@ class Bot:
         text = " ".join(" ".join(q.text.split()) for q in quoted)
         return Reply(text, [], False), quoted
 
-    def _grounding(self, asked: str, reply: Reply, sources: list[Source]) -> str | None:
-        """Why the reply is not grounded in these sources (grounding_problem), or None."""
+    def _names_of(self, sources: Sequence[Source]) -> tuple[dict[str, set[str]], set[str]]:
+        """The aliases and the names of the sources' documents."""
         aliases = {k: v for s in sources for k, v in self.aliases(s.doc_id).items()}
         known = set().union(
             *(
@@ -377,7 +403,17 @@ class Bot:
                 for d in {s.doc_id for s in sources}
             )
         )
+        return aliases, known
+
+    def _grounding(self, asked: str, reply: Reply, sources: list[Source]) -> str | None:
+        """Why the reply is not grounded in these sources (grounding_problem), or None."""
+        aliases, known = self._names_of(sources)
         return grounding_problem(asked, reply, self._support(sources), aliases, known)
+
+    def _unanswered_name(self, asked: str, sources: list[Source]) -> str | None:
+        """A name the question asks about that the answer's sources never mention."""
+        aliases, known = self._names_of(sources)
+        return unmentioned_name(asked, self._support(sources), aliases, known)
 
     def _quote_problem(self, asked: str, passage: Passage) -> str | None:
         """Why the sentence, quoted as the answer, would not be grounded, or None."""
@@ -494,6 +530,7 @@ class Bot:
         covering: list[Passage] = []  # judged to answer, with most of the question's words
         strong = True
         ranked: list[tuple[float, Passage]] = []
+        named: str | None = None  # a name of the question the first answer's sources lack
         for attempt in range(3):
             generation = self._generate(passages, question, history, focus, strong)
             while True:
@@ -530,6 +567,11 @@ class Bot:
                 if closer is not None:
                     reply, sources, note = self._quote_closer(closer, question)
                 elif note:
+                    if not attempt and asked == question and self.judge_thresholds:
+                        # "What is the name for a problem that meets Ladner's assertion?"
+                        # answered from the P versus NP sentence: the answer, if anywhere, is
+                        # where the document names Ladner. Looked at there, as a refusal is.
+                        named = self._unanswered_name(asked, sources)
                     reply, sources = Reply(reply.text, [], True), []
                 elif number and asks_for_quantity(question):
                     # "How old is he?" -> "Mahmoud Abbas is 73 years old.": the number asked
@@ -572,8 +614,9 @@ class Bot:
                     else:
                         reply, sources = self._quote(sources[0])
                         note = f"the answer added {number!r}, which its sources lack; quoting one"
-                break
-            if note or attempt == 2:
+                if not named:
+                    break
+            if (note and not named) or attempt == 2:
                 break
             if attempt == 1:
                 # Refused again though shown several sentences judged to answer: one last look
@@ -591,7 +634,10 @@ class Bot:
             # A refusal gets one more look at the sentences retrieval ranks highest: those the
             # model itself judges to state the answer or, with no judge, all of them.
             whole = self.fits_whole(doc_id) is not None
-            candidates = self.focused(question, hits(), passages, whole)
+            if named:
+                candidates, named = self.naming(named, question, passages), None
+            else:
+                candidates = self.focused(question, hits(), passages, whole)
             margins = self.judge(question, passages, candidates)
             if margins is None:
                 focus = candidates

@@ -286,6 +286,34 @@ def name_aliases(text: str) -> dict[str, set[str]]:
     return aliases
 
 
+def mentions(name: str, text: str) -> bool:
+    """The text names `name` (as `names_in` gives it), itself or in another form."""
+    return _mentions(name, {re.sub(r"'s$", "", w) for w in _tokens(text)})
+
+
+def unmentioned_name(
+    text: str,
+    support: str,
+    aliases: dict[str, set[str]] | None = None,
+    known_names: set[str] | frozenset[str] | None = None,
+) -> str | None:
+    """A name in the text that the support never mentions, itself or by a title, or None."""
+    # "Israel's" in the source names Israel, and so supports "Israeli" in the answer.
+    support_words = {re.sub(r"'s$", "", w) for w in _tokens(support)}
+    alone = _names_alone(support)
+    aliases = aliases or {}
+    names = _names(text, known_names)
+    for name in sorted(names):
+        if _mentions(name, support_words) or aliases.get(name, set()) & support_words:
+            continue
+        # "Steve Bruce" asked or answered, "Bruce" alone in the source: the document writes
+        # "Steve" before "Bruce", so the source names the same person by the surname.
+        if any(_mentions(name, aliases.get(o, set())) and o in alone for o in names):
+            continue
+        return name
+    return None
+
+
 def grounding_problem(
     question: str,
     reply: Reply,
@@ -306,19 +334,9 @@ def grounding_problem(
         return "no source sentence supports the answer"
     if repeats_itself(reply.text):
         return "the reply says the same thing over and over"
-    # "Israel's" in the source names Israel, and so supports "Israeli" in the answer.
-    support_words = {re.sub(r"'s$", "", w) for w in _tokens(support)}
-    alone = _names_alone(support)
-    aliases = aliases or {}
     for origin, text in (("question", question), ("answer", reply.text)):
-        names = _names(text, known_names)
-        for name in sorted(names):
-            if _mentions(name, support_words) or aliases.get(name, set()) & support_words:
-                continue
-            # "Steve Bruce" asked or answered, "Bruce" alone in the source: the document writes
-            # "Steve" before "Bruce", so the source names the same person by the surname.
-            if any(_mentions(name, aliases.get(o, set())) and o in alone for o in names):
-                continue
+        name = unmentioned_name(text, support, aliases, known_names)
+        if name:
             return f"the sources do not mention {name!r} from the {origin}"
     if _ASKS_WHEN.match(question) and not _TIME.search(reply.text):
         return "the question asks when, and the answer names no time"

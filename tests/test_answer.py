@@ -670,3 +670,30 @@ def test_the_second_look_reads_on_into_a_sentence_that_describes_the_one_before(
     chosen = [p.sentence.text for p in bot.focused(query, hits, passages)]
     assert "There is a reward of 500 pounds for a solution to the puzzle." in chosen
     assert len(chosen) == 4, "one sentence more than the three closest"
+
+
+def test_an_answer_whose_sources_lack_the_asked_name_gets_a_look_where_the_name_is(
+    settings, tiny_doc
+):
+    # "What is the name for a problem that meets Ladner's assertion?" was answered from the
+    # P versus NP sentence; the answer was in the sentence after the one naming Ladner.
+    replies = iter(["Mayor Jane Doe opened the new bridge [1].", "Tom Smith led the critics [5]."])
+    bot = make_bot(settings, tiny_doc, lambda messages: next(replies))
+    answer = bot.ask("Who did Tom Smith lead?")
+    assert answer.answerable and answer.text == "Tom Smith led the critics."
+    assert [s.sentence_id for s in answer.sources] == [4]
+    second = bot.llm.calls[1][-1]["content"]
+    assert "led by councillor Tom Smith" in second and "Mayor Jane Doe" not in second
+
+
+def test_the_look_where_the_name_is_still_withdraws_an_answer_about_something_else(
+    settings, tiny_doc
+):
+    replies = iter(
+        ["She said it cost 4 million euros [2].", "Tom Smith said it cost 4 million [2]."]
+    )
+    bot = make_bot(settings, tiny_doc, lambda messages: next(replies))
+    answer = bot.ask("What did Tom Smith say about the cost?")
+    # The second look's answer is checked as the first was: its source does not name Smith.
+    assert not answer.answerable and "smith" in answer.note
+    assert len(bot.llm.calls) == 2
