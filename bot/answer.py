@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import re
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -230,7 +230,7 @@ class Bot:
             (h.chunk.doc_id, sid) for h in hits[:FOCUSED_CHUNKS] for sid in h.chunk.sentence_ids
         }
         candidates = [p for p in passages if (p.doc_id, p.sentence.id) in wanted]
-        first = set()
+        first: set[tuple[str, int]] = set()
         if whole and hits:
             first = {(hits[0].chunk.doc_id, sid) for sid in hits[0].chunk.sentence_ids}
         return self._closest(query, candidates, first)
@@ -255,7 +255,7 @@ class Bot:
         )
 
     def _closest(
-        self, query: str, candidates: list[Passage], keep: set[tuple[str, int]] = frozenset()
+        self, query: str, candidates: list[Passage], keep: Collection[tuple[str, int]] = ()
     ) -> list[Passage]:
         """The candidates closest to the query, with the sentences reading on from them and
         those in `keep`, in document order."""
