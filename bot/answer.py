@@ -558,8 +558,13 @@ class Bot:
                     sources = self._with_number_source(reply, question, passages, sources)
                     number_support = self._number_support(sources, question)
                     number = unsupported_number(reply.text, number_support)
+                # A first answer to a question that is no follow-up, withdrawn: with a judge,
+                # the bot may look again elsewhere.
+                look_again = bool(
+                    note and not attempt and asked == question and self.judge_thresholds
+                )
                 closer = None
-                if note and not attempt and asked == question and self.judge_thresholds:
+                if look_again:
                     # Withdrawn, but a sentence holds the question in its own words: "What did
                     # Rasmussen say about NATO's role …?" answered from the next sentence of
                     # the same quotation, which never speaks of that role.
@@ -567,7 +572,7 @@ class Bot:
                 if closer is not None:
                     reply, sources, note = self._quote_closer(closer, question)
                 elif note:
-                    if not attempt and asked == question and self.judge_thresholds:
+                    if look_again:
                         # "What is the name for a problem that meets Ladner's assertion?"
                         # answered from the P versus NP sentence: the answer, if anywhere, is
                         # where the document names Ladner. Looked at there, as a refusal is.

@@ -286,9 +286,14 @@ def name_aliases(text: str) -> dict[str, set[str]]:
     return aliases
 
 
+def _name_words(text: str) -> set[str]:
+    """The text's words as names are matched against them: "Israel's" names Israel."""
+    return {re.sub(r"'s$", "", w) for w in _tokens(text)}
+
+
 def mentions(name: str, text: str) -> bool:
     """The text names `name` (as `names_in` gives it), itself or in another form."""
-    return _mentions(name, {re.sub(r"'s$", "", w) for w in _tokens(text)})
+    return _mentions(name, _name_words(text))
 
 
 def unmentioned_name(
@@ -299,7 +304,7 @@ def unmentioned_name(
 ) -> str | None:
     """A name in the text that the support never mentions, itself or by a title, or None."""
     # "Israel's" in the source names Israel, and so supports "Israeli" in the answer.
-    support_words = {re.sub(r"'s$", "", w) for w in _tokens(support)}
+    support_words = _name_words(support)
     alone = _names_alone(support)
     aliases = aliases or {}
     names = _names(text, known_names)
