@@ -37,6 +37,7 @@ MIN_SUPPORT = 0.3
 RELATIVE_SUPPORT = 0.75  # share of the best source's score another source needs
 PART_SUPPORT = 0.6  # share of one answer sentence's new words its own source must hold
 _ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+_CLAUSE = re.compile(r"\s*;\s+|,\s+(?=(?:including|which|while|whereas|but|and)\s)")
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def attribute(
     # An answer of several sentences draws each from its own source ("... a function of the
     # size of the instance. This is usually taken to be the size of the input in bits."): the
     # sentence that best holds each part is kept, not only the ones that hold most of the whole.
-    for part in _answer_sentences(reply.text) if by_part else []:
+    for part in _answer_parts(reply.text) if by_part else []:
         part_words = (content_words(part) - question_words) or content_words(part)
         if len(part_words) < 2:
             continue
@@ -194,6 +195,15 @@ def _answer_sentences(text: str) -> list[str]:
     """The sentences of an answer of several; [] for an answer of one."""
     parts = [p for p in _ANSWER_SENTENCE.split(text) if p.strip()]
     return parts if len(parts) > 1 else []
+
+
+def _answer_parts(text: str) -> list[str]:
+    """The sentences of an answer, and the clauses of each: a small model joins two sentences
+    of the document into one of its own ("Researchers laid out numerous foundations …,
+    including the definition of Turing machines …"), and each clause rests on its own source."""
+    sentences = _answer_sentences(text)
+    clauses = [c for part in sentences or [text] for c in _CLAUSE.split(part) if c.strip()]
+    return list(dict.fromkeys(sentences + [c for c in clauses if c != text]))
 
 
 def _starts_sentence(text: str, position: int) -> bool:

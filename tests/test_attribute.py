@@ -223,6 +223,29 @@ def test_each_sentence_of_a_longer_answer_brings_its_own_source():
     assert [s.sentence_id for s in attribute(one, "How is the fee decided?", numbered)] == [1]
 
 
+def test_each_clause_of_an_answer_joining_two_sentences_brings_its_own_source():
+    # The small model fuses two sentences of the document into one of its own, citing only the
+    # second: "Numerous foundations were laid out …, including the definition of …".
+    text = (
+        "The harbour was dredged in spring. Before the festival, volunteers painted every "
+        "boathouse on the quay. The most visible of these was the red lighthouse, repainted by "
+        "students from the art college in 1998."
+    )
+    numbered = number_passages([("d", s) for s in split_sentences(text)])
+    reply = parse_reply(
+        "Volunteers painted every boathouse on the quay, including the red lighthouse, "
+        "repainted by students from the art college in 1998 [3]."
+    )
+    sources = attribute(reply, "What did people do before the festival?", numbered)
+    assert {s.sentence_id for s in sources} == {1, 2}
+    lone = parse_reply("The red lighthouse was repainted by students from the art college [3].")
+    assert [s.sentence_id for s in attribute(lone, "Who repainted it?", numbered)] == [2]
+    listed = parse_reply("Students from the art college, the volunteers and others [3].")
+    assert [s.sentence_id for s in attribute(listed, "Who painted?", numbered)] == [2], (
+        "a list is no clause"
+    )
+
+
 def test_a_full_name_is_supported_by_the_surname_alone_in_the_source():
     # The document writes "Jane Doe"; a source naming her "Doe" supports "Jane Doe" (and a
     # misspelt "Jayne" no worse than "Jane" elsewhere), but "Doe" inside another name does not.
