@@ -27,6 +27,7 @@ from bot.attribute import (
     parse_reply,
     quote_citations,
     refers_back,
+    states_asked_quantity,
     tells_it_was_withheld,
     unmentioned_name,
     unsupported_number,
@@ -601,7 +602,18 @@ class Bot:
                         reply, question, passages, self.settings.max_sources, by_part=False
                     )
                     margins = self.judge(question, passages, self._as_passages(judged, passages))
-                    if margins is not None and max(margins) < self.doubted(passages, doc_id):
+                    # The judge doubted "2000" for "By how many kilometers …?", cited to "a
+                    # route of at most 2000 kilometres …": a count in the unit asked, in a
+                    # sentence holding most of the question, is as plain as an answer gets.
+                    counted = any(
+                        states_asked_quantity(question, reply.text, s.text, QUOTE_COVERAGE)
+                        for s in judged
+                    )
+                    if (
+                        margins is not None
+                        and max(margins) < self.doubted(passages, doc_id)
+                        and not counted
+                    ):
                         reply, sources = Reply(reply.text, [], True), []
                         note = "the model judged that none of its sources answers the question"
                     elif margins is not None and asked == question:

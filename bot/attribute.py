@@ -456,14 +456,20 @@ def _numbers(text: str) -> list[tuple[float, float, str]]:
     return found
 
 
+def _values(text: str) -> set[float]:
+    """The values of the numbers a text states, in digits (also without their scale word) or
+    in words."""
+    return {v for value, bare, _ in _numbers(text) for v in (value, bare)} | {
+        float(_NUMBER_WORDS[w]) for w in _tokens(text) if w in _NUMBER_WORDS
+    }
+
+
 def unsupported_number(answer: str, support: str) -> str | None:
     """A number the answer states that its sources do not hold, in digits or in words: the
     small model fills in what the document never says ("Mahmoud Abbas is 73 years old.").
     A number matches by its value or by its digits alone, so "$1.5bn" is held by "$1.5
     billion"."""
-    held = {v for value, bare, _ in _numbers(support) for v in (value, bare)} | {
-        float(_NUMBER_WORDS[w]) for w in _tokens(support) if w in _NUMBER_WORDS
-    }
+    held = _values(support)
     return next(
         (n for value, bare, n in _numbers(answer) if value not in held and bare not in held),
         None,
@@ -481,6 +487,42 @@ _ASKS_QUANTITY = re.compile(
 
 def asks_for_quantity(question: str) -> bool:
     return bool(_ASKS_QUANTITY.search(question))
+
+
+_ASKS_UNIT = re.compile(r"\bhow\s+(?:many|much)\s+([a-z]+)", re.I)
+# A number and the word after it, at every word: "three conditions", "2000 kilometres",
+# "4 million euros".
+_COUNTED = re.compile(
+    r"\b(?=(\d[\d,]*(?:\.\d+)?(?:\s+(?:thousand|million|billion|trillion))?|[a-z]+)"
+    r"[\s-]+([a-z]+))",
+    re.I,
+)
+
+
+def _unit(word: str) -> str:
+    """A unit as either side of the Atlantic spells it, in the singular: "kilometres" and
+    "kilometers" are both "kilometer"."""
+    word = re.sub(r"(?<=\w{3})s$", "", word.lower())
+    return re.sub(r"(?<=[^aeiou])re$", "er", word)
+
+
+def states_asked_quantity(question: str, answer: str, source: str, coverage: float) -> bool:
+    """The source states one of the answer's numbers in the unit the question counts, and holds
+    `coverage` of the question's other words: "By how many kilometers …?" answered "2000",
+    from "a route of at most 2000 kilometres passing through all of Germany's 15 largest
+    cities"."""
+    asked = _ASKS_UNIT.search(question)
+    if not asked:
+        return False
+    others = content_words(question[: asked.start()] + question[asked.end() :])
+    if len(others & content_words(source)) < coverage * len(others):
+        return False
+    unit = _unit(asked.group(1))
+    values = _values(answer)
+    return any(
+        _values(match.group(1)) & values and _unit(match.group(2)) == unit
+        for match in _COUNTED.finditer(source)
+    )
 
 
 def without_unsupported_numbers(answer: str, support: str) -> str | None:

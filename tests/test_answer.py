@@ -145,6 +145,19 @@ def test_an_answer_the_judge_rejects_for_every_source_is_withdrawn(settings, tin
     assert "judged" in answer.note
 
 
+def test_the_judges_doubt_does_not_withdraw_a_count_its_source_states_in_the_asked_unit(
+    settings, tiny_doc
+):
+    # The 1.5B doubted "2000" for "By how many kilometers …?", cited to "a route of at most
+    # 2000 kilometres …": a count in the unit asked, in a sentence about the question.
+    for unit, stands in (("euros", True), ("dollars", False)):
+        bot = make_bot(settings, tiny_doc, "It cost 4 million euros [2].")
+        bot.llm.verdict = FakeLLM().judge_thresholds[1] - 0.1
+        answer = bot.ask(f"How many {unit} did it cost?")
+        assert answer.answerable is stands, unit
+        assert [s.sentence_id for s in answer.sources] == ([1] if stands else [])
+
+
 def test_an_answer_the_judge_accepts_stands(settings, tiny_doc):
     bot = make_bot(settings, tiny_doc, "The bridge links the old town with the harbour [3].")
     bot.llm.verdict = FakeLLM().judge_thresholds[1] + 0.1

@@ -9,6 +9,7 @@ from bot.attribute import (
     name_aliases,
     parse_reply,
     refers_back,
+    states_asked_quantity,
     unsupported_number,
     withholds_answer,
     without_unsupported_numbers,
@@ -244,6 +245,22 @@ def test_each_clause_of_an_answer_joining_two_sentences_brings_its_own_source():
     assert [s.sentence_id for s in attribute(listed, "Who painted?", numbered)] == [2], (
         "a list is no clause"
     )
+
+
+def test_a_count_in_the_asked_unit_is_told_from_one_in_another_unit_or_about_another_thing():
+    source = "Is there a route of at most 2000 kilometres through Germany's 15 largest cities?"
+    question = "By how many kilometers does a route through the 15 largest cities in Germany go?"
+    answer = "A route of at most 2000 kilometres."
+    assert states_asked_quantity(question, answer, source, 0.75)
+    assert not states_asked_quantity(question.replace("kilometers", "miles"), answer, source, 0.75)
+    smallest = question.replace("largest", "smallest").replace("Germany", "Austria")
+    assert not states_asked_quantity(smallest, answer, source, 0.75), "other cities"
+    assert not states_asked_quantity(question, "A route of 1500 kilometres.", source, 0.75)
+    assert states_asked_quantity(
+        "How many conditions did Rasmussen set?", "Three.", "Rasmussen set three conditions.", 0.75
+    ), "a number in words"
+    source = "The bridge cost 4 million euros."
+    assert states_asked_quantity("How many euros did the bridge cost?", "4 million.", source, 0.75)
 
 
 def test_a_full_name_is_supported_by_the_surname_alone_in_the_source():
