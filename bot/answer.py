@@ -605,14 +605,13 @@ class Bot:
                     # The judge doubted "2000" for "By how many kilometers …?", cited to "a
                     # route of at most 2000 kilometres …": a count in the unit asked, in a
                     # sentence holding most of the question, is as plain as an answer gets.
-                    counted = any(
-                        states_asked_quantity(question, reply.text, s.text, QUOTE_COVERAGE)
-                        for s in judged
-                    )
                     if (
                         margins is not None
                         and max(margins) < self.doubted(passages, doc_id)
-                        and not counted
+                        and not any(
+                            states_asked_quantity(question, reply.text, s.text, QUOTE_COVERAGE)
+                            for s in judged
+                        )
                     ):
                         reply, sources = Reply(reply.text, [], True), []
                         note = "the model judged that none of its sources answers the question"
