@@ -24,8 +24,8 @@ TEXT = (
 )
 
 
-def passages():
-    return number_passages([("d", s) for s in split_sentences(TEXT)])
+def passages(text: str = TEXT):
+    return number_passages([("d", s) for s in split_sentences(text)])
 
 
 def test_parse_reply_strips_citations_and_reads_them():
@@ -173,7 +173,7 @@ def test_the_source_is_the_sentence_holding_what_the_answer_adds_to_the_question
         "The security conference opened with a speech by the mayor. "
         "This year it was held in Herzliya, north of Tel Aviv."
     )
-    numbered = number_passages([("d", s) for s in split_sentences(text)])
+    numbered = passages(text)
     reply = Reply("The security conference was held in Herzliya.", [], False)
     sources = attribute(reply, "Where was the security conference held?", numbered)
     assert [s.text for s in sources] == ["This year it was held in Herzliya, north of Tel Aviv."]
@@ -216,7 +216,7 @@ def test_each_sentence_of_a_longer_answer_brings_its_own_source():
         "The fee is charged per passenger. It is set by the harbour board every spring. "
         "The board meets in the town hall."
     )
-    numbered = number_passages([("d", s) for s in split_sentences(text)])
+    numbered = passages(text)
     reply = parse_reply("The fee is set by the harbour board. It is charged per passenger [2].")
     sources = attribute(reply, "How is the fee decided?", numbered)
     assert {s.sentence_id for s in sources} == {0, 1}, "the uncited part's sentence too"
@@ -232,7 +232,7 @@ def test_each_clause_of_an_answer_joining_two_sentences_brings_its_own_source():
         "boathouse on the quay. The most visible of these was the red lighthouse, repainted by "
         "students from the art college in 1998."
     )
-    numbered = number_passages([("d", s) for s in split_sentences(text)])
+    numbered = passages(text)
     reply = parse_reply(
         "Volunteers painted every boathouse on the quay, including the red lighthouse, "
         "repainted by students from the art college in 1998 [3]."
